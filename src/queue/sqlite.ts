@@ -1,0 +1,286 @@
+import Database from 'better-sqlite3'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { schemaStatements, type JobRecord } from './schema.ts'
+import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
+import type {
+  AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
+  QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow
+} from './store.ts'
+
+/** The embedded default: one file, WAL, so a single bridge needs nothing installed. */
+export class SqliteStore implements Store {
+  readonly backend = 'sqlite' as const
+  private db!: Database.Database
+
+  constructor(private readonly path: string) {}
+
+  async init(): Promise<void> {
+    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
+    this.db = new Database(this.path)
+    this.db.pragma('journal_mode = WAL')
+    // NORMAL loses nothing on a process crash in WAL mode (only on power loss); FULL is the safe default.
+    this.db.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL'}`)
+    this.db.pragma('busy_timeout = 5000')
+    for (const sql of schemaStatements('sqlite')) this.db.exec(sql)
+  }
+
+  async close(): Promise<void> {
+    this.db?.close()
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get()
+  }
+
+  async accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+    const insertInbox = this.stmt(
+      `INSERT INTO inbox (id, source, event_type, request_id, received_at, status, reason, payload, raw_body, headers)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+    )
+    const run = this.db.transaction((w: WebhookToAccept) => {
+      const result: AcceptResult = { stored: [], duplicates: [] }
+      for (const item of w.items) {
+        const info = insertInbox.run(
+          item.id, w.source, item.eventType, w.requestId, w.receivedAt, item.status, item.reason ?? null,
+          JSON.stringify(item.payload), w.rawBody, JSON.stringify(w.headers)
+        )
+        if (info.changes === 0) {
+          result.duplicates.push(item.id)
+          continue
+        }
+        result.stored.push(item.id)
+        this.insertMessages(item.id, w.source, item.messages, w.receivedAt)
+      }
+      return result
+    })
+    return run.immediate(webhook)
+  }
+
+  private insertMessages(inboxId: string, source: string, messages: NewMessage[], now: number): void {
+    const insertMessage = this.stmt(
+      `INSERT INTO messages (message_id, inbox_id, status, event, violations, body, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, violations = excluded.violations, body = excluded.body
+       WHERE messages.status = 'quarantined'`
+    )
+    const insertJob = this.stmt(
+      `INSERT INTO jobs (id, message_id, inbox_id, source, event, destination, status, attempts, priority,
+                         next_attempt_at, created_at, updated_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
+    )
+    for (const m of messages) {
+      const quarantined = !!m.violations?.length
+      const event = m.message.type === 'track' ? m.message.event : m.message.type
+      const info = insertMessage.run(
+        m.message.messageId, inboxId, quarantined ? 'quarantined' : 'routed', event,
+        JSON.stringify(m.violations ?? []), JSON.stringify(m.message), now
+      )
+      if (quarantined || info.changes === 0) continue
+      for (const t of m.destinations) {
+        insertJob.run(
+          jobIdOf(m.message.messageId, t.destination), m.message.messageId, inboxId, source, event, t.destination,
+          t.priority ?? 0, now, now, now, t.deadlineAt ?? null
+        )
+      }
+    }
+  }
+
+  async lease(destination: string, limit: number, leaseMs: number, now: number): Promise<LeasedJob[]> {
+    const pick = this.stmt(
+      `SELECT j.*, m.body FROM jobs j JOIN messages m ON m.message_id = j.message_id
+       WHERE j.destination = ? AND ((j.status = 'pending' AND j.next_attempt_at <= ?) OR (j.status = 'leased' AND j.lease_until < ?))
+       ORDER BY j.priority DESC, j.next_attempt_at ASC LIMIT ?`
+    )
+    const take = this.stmt(`UPDATE jobs SET status = 'leased', lease_token = ?, lease_until = ?, updated_at = ? WHERE id = ?`)
+    const run = this.db.transaction(() => {
+      const rows = pick.all(destination, now, now, limit) as Array<JobRecord & { body: string }>
+      return rows.map((r) => {
+        const token = randomUUID()
+        take.run(token, now + leaseMs, now, r.id)
+        return toLeased(r, token)
+      })
+    })
+    return run.immediate()
+  }
+
+  async complete(job: LeasedJob, attempt: AttemptRecord): Promise<boolean> {
+    const status: JobStatus = attempt.outcome === 'ignored' ? 'ignored' : 'delivered'
+    return this.finish(job, attempt, status, null, attempt.finishedAt)
+  }
+
+  async retry(job: LeasedJob, nextAttemptAt: number, attempt: AttemptRecord): Promise<boolean> {
+    return this.finish(job, attempt, 'pending', nextAttemptAt, null)
+  }
+
+  async kill(job: LeasedJob, attempt: AttemptRecord): Promise<boolean> {
+    return this.finish(job, attempt, 'dead', null, null)
+  }
+
+  private finish(job: LeasedJob, a: AttemptRecord, status: JobStatus, nextAttemptAt: number | null, deliveredAt: number | null): boolean {
+    const update = this.stmt(
+      `UPDATE jobs SET status = ?, attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
+         lease_token = NULL, lease_until = NULL, updated_at = ?, delivered_at = COALESCE(?, delivered_at), last_error = ?
+       WHERE id = ? AND lease_token = ? AND status = 'leased'`
+    )
+    const insertAttempt = this.stmt(
+      `INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, status_code, error)
+       SELECT id, attempts, ?, ?, ?, ?, ? FROM jobs WHERE id = ?`
+    )
+    const run = this.db.transaction(() => {
+      const info = update.run(status, nextAttemptAt, a.finishedAt, deliveredAt, clip(a.error), job.id, job.leaseToken)
+      if (info.changes === 0) return false
+      insertAttempt.run(a.startedAt, a.finishedAt, a.outcome, a.statusCode ?? null, clip(a.error), job.id)
+      return true
+    })
+    return run.immediate()
+  }
+
+  async release(jobs: LeasedJob[], now: number): Promise<void> {
+    const update = this.stmt(
+      `UPDATE jobs SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = ?
+       WHERE id = ? AND lease_token = ? AND status = 'leased'`
+    )
+    this.db.transaction(() => {
+      for (const j of jobs) update.run(now, j.id, j.leaseToken)
+    }).immediate()
+  }
+
+  async listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]> {
+    const where = ['status = ?']
+    const args: unknown[] = [status]
+    if (filter.destination) (where.push('destination = ?'), args.push(filter.destination))
+    if (filter.source) (where.push('source = ?'), args.push(filter.source))
+    if (filter.event) (where.push('event = ?'), args.push(filter.event))
+    if (filter.since !== undefined) (where.push('created_at >= ?'), args.push(filter.since))
+    if (filter.errorContains) (where.push("instr(COALESCE(last_error, ''), ?) > 0"), args.push(filter.errorContains))
+    args.push(filter.limit ?? 1000)
+    const rows = this.db
+      .prepare(`SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at, id LIMIT ?`)
+      .all(...args) as JobRecord[]
+    return rows.map(jobRow)
+  }
+
+  async replay(ids: string[], now: number): Promise<number> {
+    const update = this.stmt(
+      `UPDATE jobs SET status = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?, lease_token = NULL, lease_until = NULL
+       WHERE id = ? AND status IN ('dead', 'ignored', 'delivered')`
+    )
+    return this.db.transaction(() => ids.reduce((n, id) => n + update.run(now, now, id).changes, 0)).immediate()
+  }
+
+  async getEvent(inboxId: string): Promise<EventDetail | undefined> {
+    const inbox = this.db.prepare('SELECT * FROM inbox WHERE id = ?').get(inboxId)
+    if (!inbox) return undefined
+    const messages = this.db.prepare('SELECT * FROM messages WHERE inbox_id = ? ORDER BY message_id').all(inboxId)
+    const jobs = this.db.prepare('SELECT * FROM jobs WHERE inbox_id = ? ORDER BY id').all(inboxId) as JobRecord[]
+    const attempts = this.db
+      .prepare('SELECT a.* FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.inbox_id = ? ORDER BY a.job_id, a.attempt')
+      .all(inboxId)
+    return { inbox: inboxRow(inbox), messages: messages.map(messageRow), jobs: jobs.map(jobRow), attempts: attempts.map(attemptRow) }
+  }
+
+  async resolveInboxId(id: string): Promise<string | undefined> {
+    const row = this.db
+      .prepare(
+        `SELECT id FROM inbox WHERE id = @id
+         UNION ALL SELECT inbox_id FROM messages WHERE message_id = @id
+         UNION ALL SELECT inbox_id FROM jobs WHERE id = @id LIMIT 1`
+      )
+      .get({ id }) as { id: string } | undefined
+    return row?.id
+  }
+
+  async listQuarantine(filter: { source?: string; event?: string; limit?: number }): Promise<QuarantineRow[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT i.id AS inbox_id, i.source, i.event_type, i.received_at, i.reason, m.message_id, m.event, m.violations
+         FROM inbox i LEFT JOIN messages m ON m.inbox_id = i.id AND m.status = 'quarantined'
+         WHERE (i.status = 'quarantined' AND i.reason IS NOT NULL OR m.message_id IS NOT NULL)
+           AND (@source IS NULL OR i.source = @source) AND (@event IS NULL OR m.event = @event)
+         ORDER BY i.received_at, i.id LIMIT @limit`
+      )
+      .all({ source: filter.source ?? null, event: filter.event ?? null, limit: filter.limit ?? 1000 }) as any[]
+    return rows.map(quarantineRow)
+  }
+
+  async quarantinedInbox(filter: { source?: string; limit?: number }): Promise<InboxRow[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM inbox WHERE status = 'quarantined' AND (@source IS NULL OR source = @source) ORDER BY received_at, id LIMIT @limit`)
+      .all({ source: filter.source ?? null, limit: filter.limit ?? 1000 })
+    return rows.map(inboxRow)
+  }
+
+  async requeue(items: RequeueItem[], now: number): Promise<{ routed: number; stillQuarantined: number }> {
+    const update = this.stmt(`UPDATE inbox SET status = ?, reason = ? WHERE id = ? AND status = 'quarantined'`)
+    const sourceOf = this.stmt(`SELECT source FROM inbox WHERE id = ?`)
+    return this.db
+      .transaction(() => {
+        const counts = { routed: 0, stillQuarantined: 0 }
+        for (const item of items) {
+          const info = update.run(item.status, item.reason ?? null, item.inboxId)
+          if (info.changes === 0) continue
+          const { source } = sourceOf.get(item.inboxId) as { source: string }
+          this.insertMessages(item.inboxId, source, item.messages, now)
+          if (item.status === 'quarantined') counts.stillQuarantined++
+          else counts.routed++
+        }
+        return counts
+      })
+      .immediate()
+  }
+
+  async recentMessages(since: number, limit: number): Promise<MessageRow[]> {
+    return this.db
+      .prepare('SELECT * FROM messages WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?')
+      .all(since, limit)
+      .map(messageRow)
+  }
+
+  async stats(now: number): Promise<QueueStats> {
+    const jobs = this.db
+      .prepare('SELECT destination, status, COUNT(*) AS count FROM jobs GROUP BY destination, status')
+      .all() as QueueStats['jobs']
+    const oldest = this.db
+      .prepare(`SELECT destination, MIN(created_at) AS oldest FROM jobs WHERE status IN ('pending', 'leased') GROUP BY destination`)
+      .all() as Array<{ destination: string; oldest: number }>
+    const inbox = this.db.prepare('SELECT status, COUNT(*) AS count FROM inbox GROUP BY status').all() as QueueStats['inbox']
+    return { jobs, inbox, oldestPendingAgeMs: oldest.map((o) => ({ destination: o.destination, ageMs: now - o.oldest })) }
+  }
+
+  private readonly statements = new Map<string, Database.Statement>()
+  /** Prepared once per SQL text: the hot path (accept, lease, finish) never re-parses SQL. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql)
+    if (!s) this.statements.set(sql, (s = this.db.prepare(sql)))
+    return s
+  }
+}
+
+export function toLeased(r: JobRecord & { body: string }, token: string): LeasedJob {
+  return {
+    id: r.id,
+    messageId: r.message_id,
+    destination: r.destination,
+    attempts: Number(r.attempts),
+    priority: Number(r.priority),
+    createdAt: Number(r.created_at),
+    deadlineAt: r.deadline_at === null ? null : Number(r.deadline_at),
+    leaseToken: token,
+    message: JSON.parse(r.body),
+    source: r.source
+  }
+}
+
+export function quarantineRow(r: any): QuarantineRow {
+  return {
+    inboxId: r.inbox_id,
+    source: r.source,
+    eventType: r.event_type,
+    messageId: r.message_id ?? null,
+    event: r.event ?? null,
+    reasons: r.message_id ? JSON.parse(r.violations) : [r.reason],
+    receivedAt: Number(r.received_at)
+  }
+}

@@ -1,0 +1,202 @@
+import type { Message } from '../messages.ts'
+
+/**
+ * The durable store behind ingest and delivery. Two backends implement it (sqlite.ts, postgres.ts) and one
+ * contract suite (test/queue/store.contract.ts) runs against both. Every method that takes `now` uses it
+ * instead of the wall clock, so tests and the SLA maths run on an injected clock.
+ */
+
+export type InboxStatus = 'routed' | 'quarantined' | 'ignored'
+export type MessageStatus = 'routed' | 'quarantined'
+export type JobStatus = 'pending' | 'leased' | 'delivered' | 'dead' | 'ignored'
+export type AttemptOutcome = 'delivered' | 'retry' | 'dead' | 'ignored'
+
+export interface NewInboxItem {
+  /** `<source>:<idempotency key>`: a redelivery has the same id and is not stored twice. */
+  id: string
+  eventType: string
+  payload: unknown
+  status: InboxStatus
+  /** Why the item could not be normalized at all (adapter error), when status is quarantined. */
+  reason?: string
+  messages: NewMessage[]
+}
+
+export interface NewMessage {
+  message: Message
+  /** Tracking-plan violations; a message with reasons is quarantined and gets no jobs. */
+  violations?: string[]
+  destinations: NewJobTarget[]
+}
+
+export interface NewJobTarget {
+  destination: string
+  /** Higher runs first: time-sensitive lanes use it so a backlog cannot delay them. */
+  priority?: number
+  /** When the effect is due (SLA); informational for the store. */
+  deadlineAt?: number
+}
+
+export interface WebhookToAccept {
+  source: string
+  requestId: string
+  receivedAt: number
+  /** The exact bytes as UTF-8 text (webhooks are JSON or form bodies). */
+  rawBody: string
+  /** Non-secret headers worth keeping for `events show` (signature headers are dropped by the caller). */
+  headers: Record<string, string>
+  items: NewInboxItem[]
+}
+
+export interface AcceptResult {
+  stored: string[]
+  duplicates: string[]
+}
+
+export interface LeasedJob {
+  id: string
+  messageId: string
+  destination: string
+  attempts: number
+  priority: number
+  createdAt: number
+  deadlineAt: number | null
+  leaseToken: string
+  message: Message
+  source: string
+}
+
+export interface AttemptRecord {
+  startedAt: number
+  finishedAt: number
+  outcome: AttemptOutcome
+  statusCode?: number
+  error?: string
+}
+
+export interface JobRow {
+  id: string
+  messageId: string
+  inboxId: string
+  source: string
+  event: string
+  destination: string
+  status: JobStatus
+  attempts: number
+  priority: number
+  nextAttemptAt: number
+  createdAt: number
+  updatedAt: number
+  deliveredAt: number | null
+  deadlineAt: number | null
+  lastError: string | null
+}
+
+export interface JobFilter {
+  destination?: string
+  source?: string
+  event?: string
+  /** Only jobs created at or after this time (ms). */
+  since?: number
+  errorContains?: string
+  limit?: number
+}
+
+export interface AttemptRow extends AttemptRecord {
+  jobId: string
+  attempt: number
+}
+
+export interface MessageRow {
+  messageId: string
+  inboxId: string
+  status: MessageStatus
+  violations: string[]
+  message: Message
+  createdAt: number
+}
+
+export interface InboxRow {
+  id: string
+  source: string
+  eventType: string
+  requestId: string
+  receivedAt: number
+  status: InboxStatus
+  reason: string | null
+  payload: unknown
+  rawBody: string
+  headers: Record<string, string>
+}
+
+export interface EventDetail {
+  inbox: InboxRow
+  messages: MessageRow[]
+  jobs: JobRow[]
+  attempts: AttemptRow[]
+}
+
+export interface QuarantineRow {
+  inboxId: string
+  source: string
+  eventType: string
+  messageId: string | null
+  event: string | null
+  reasons: string[]
+  receivedAt: number
+}
+
+export interface QueueStats {
+  /** Count per destination and status. */
+  jobs: Array<{ destination: string; status: JobStatus; count: number }>
+  /** Age in ms of the oldest job still waiting, per destination (now - createdAt). */
+  oldestPendingAgeMs: Array<{ destination: string; ageMs: number }>
+  inbox: Array<{ status: InboxStatus; count: number }>
+}
+
+/** Re-normalizing a quarantined item after a plan or adapter fix: the store swaps in the new outcome. */
+export interface RequeueItem {
+  inboxId: string
+  status: InboxStatus
+  reason?: string
+  messages: NewMessage[]
+}
+
+export interface Store {
+  readonly backend: 'sqlite' | 'postgres'
+  init(): Promise<void>
+  close(): Promise<void>
+  /** Cheap round trip for /healthz. */
+  ping(): Promise<void>
+
+  /** Commits the webhook's items, their messages and jobs in one transaction; duplicates are left untouched. */
+  accept(webhook: WebhookToAccept): Promise<AcceptResult>
+
+  /**
+   * Takes up to `limit` due jobs of one destination: pending ones whose time has come, and leased ones whose
+   * lease expired (their worker died). Highest priority first, then oldest due.
+   */
+  lease(destination: string, limit: number, leaseMs: number, now: number): Promise<LeasedJob[]>
+  /** Each of these is a no-op when the lease token no longer holds (the lease expired and another worker took it). */
+  complete(job: LeasedJob, attempt: AttemptRecord): Promise<boolean>
+  retry(job: LeasedJob, nextAttemptAt: number, attempt: AttemptRecord): Promise<boolean>
+  kill(job: LeasedJob, attempt: AttemptRecord): Promise<boolean>
+  /** Gives leased jobs back without counting an attempt (graceful shutdown). */
+  release(jobs: LeasedJob[], now: number): Promise<void>
+
+  listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]>
+  /** Dead (or given) jobs back to pending with their original ids and messageIds, so destinations dedupe. */
+  replay(ids: string[], now: number): Promise<number>
+  getEvent(inboxId: string): Promise<EventDetail | undefined>
+  /** Finds the inbox id of a message or job id, so `events show` takes any of the three. */
+  resolveInboxId(id: string): Promise<string | undefined>
+
+  listQuarantine(filter: { source?: string; event?: string; limit?: number }): Promise<QuarantineRow[]>
+  quarantinedInbox(filter: { source?: string; limit?: number }): Promise<InboxRow[]>
+  requeue(items: RequeueItem[], now: number): Promise<{ routed: number; stillQuarantined: number }>
+
+  /** Recently stored messages (all statuses), for `plan preview`. */
+  recentMessages(since: number, limit: number): Promise<MessageRow[]>
+
+  stats(now: number): Promise<QueueStats>
+}

@@ -1,0 +1,51 @@
+import type { DraftMessage } from '../messages.ts'
+
+/** What a source sees of an incoming webhook. The body is the raw bytes: signatures are checked on those. */
+export interface WebhookRequest {
+  rawBody: Buffer
+  /** Lower-case header names. */
+  headers: Record<string, string | undefined>
+  /** Query string parameters (some platforms can only carry a shared secret in the URL). */
+  query: Record<string, string | undefined>
+  receivedAt: Date
+}
+
+export type Verification = { ok: true } | { ok: false; reason: string }
+
+/**
+ * One idempotent unit of work inside a webhook. Most calls carry one; batched senders (Friendbuy `data[]`)
+ * carry several. The key is what makes a redelivery recognisable: the platform's event id where there is
+ * one, otherwise the fields that identify the event (see referral-webhooks.md §22).
+ */
+export interface WebhookItem {
+  key: string
+  /** Platform event name as sent (or a fixed name for single-event platforms). */
+  eventType: string
+  payload: unknown
+}
+
+export interface Source<Payload = any> {
+  /** URL segment: POST /webhooks/<name>. */
+  name: string
+  /** Env var(s) holding the secret; the first one set is used. */
+  secretEnv: string[]
+  /** Content types the platform documents; anything else is 415. */
+  contentTypes: string[]
+  /** How the platform authenticates, for the README and the 401 body. */
+  authScheme: string
+  /** True when the platform signs nothing and we rely on a configured shared secret (weaker, documented). */
+  sharedSecretOnly?: boolean
+  verify(request: WebhookRequest, secret: string): Verification
+  /** Bytes → value; JSON unless the platform posts forms. Only called after verify. */
+  parse?(request: WebhookRequest): unknown
+  /** Draft-07 JSON Schema of the raw payload, checked with ajv before anything is stored. */
+  payloadSchema: object
+  /**
+   * Callbacks whose answer is a business decision (Friendbuy reward validation...) must not be acknowledged by
+   * the generic accept path. Return a reason to answer 501 without storing.
+   */
+  unroutable?(payload: Payload, request: WebhookRequest): string | undefined
+  items(payload: Payload, request: WebhookRequest): WebhookItem[]
+  /** Maps one item to Segment Spec drafts. Throw InvalidPayloadError for values that cannot be normalized. */
+  normalize(item: WebhookItem): DraftMessage[]
+}

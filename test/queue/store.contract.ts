@@ -1,0 +1,160 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest'
+import type { Store, WebhookToAccept, NewMessage } from '../../src/queue/store.ts'
+import type { Message } from '../../src/messages.ts'
+
+/** The behaviour both backends promise. Each backend's test file calls this with a fresh, empty store. */
+export function storeContract(name: string, makeStore: () => Promise<Store>, dropStore: (s: Store) => Promise<void>) {
+  describe(`${name} store contract`, () => {
+    let store: Store
+    beforeEach(async () => {
+      store = await makeStore()
+    })
+    afterEach(async () => {
+      await dropStore(store)
+    })
+
+    const T0 = 1_700_000_000_000
+
+    function track(id: string, event = 'Referral Created'): Message {
+      return { type: 'track', event, messageId: id, userId: 'friend@example.com', timestamp: new Date(T0).toISOString(), context: {}, properties: { a: 1 } }
+    }
+    function msg(id: string, destinations = ['segment', 'hubspot'], violations?: string[]): NewMessage {
+      return { message: track(id), violations, destinations: destinations.map((destination) => ({ destination })) }
+    }
+    function webhook(items: Array<{ id: string; messages: NewMessage[]; status?: 'routed' | 'quarantined' | 'ignored'; reason?: string }>): WebhookToAccept {
+      return {
+        source: 'referralcandy',
+        requestId: 'req-1',
+        receivedAt: T0,
+        rawBody: '{"referral_email":"friend@example.com"}',
+        headers: { 'content-type': 'application/json' },
+        items: items.map((i) => ({ id: i.id, eventType: 'referred_purchase', payload: { x: 1 }, status: i.status ?? 'routed', reason: i.reason, messages: i.messages }))
+      }
+    }
+
+    it('stores a webhook once and reports redeliveries as duplicates', async () => {
+      const first = await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1')] }]))
+      expect(first).toEqual({ stored: ['rc:1'], duplicates: [] })
+      const again = await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1')] }]))
+      expect(again).toEqual({ stored: [], duplicates: ['rc:1'] })
+      const stats = await store.stats(T0)
+      expect(stats.jobs.reduce((n, j) => n + j.count, 0)).toBe(2)
+    })
+
+    it('keeps the raw body, messages and jobs visible per event', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1')] }]))
+      const detail = await store.getEvent('rc:1')
+      expect(detail?.inbox.rawBody).toBe('{"referral_email":"friend@example.com"}')
+      expect(detail?.messages.map((m) => m.messageId)).toEqual(['m1'])
+      expect(detail?.jobs.map((j) => j.destination).sort()).toEqual(['hubspot', 'segment'])
+      expect(await store.resolveInboxId('m1')).toBe('rc:1')
+      expect(await store.resolveInboxId('m1:hubspot')).toBe('rc:1')
+      expect(await store.resolveInboxId('nope')).toBeUndefined()
+    })
+
+    it('leases each due job to one worker, by priority then due time', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['klaviyo'])] }]))
+      await store.accept({ ...webhook([{ id: 'rc:2', messages: [{ ...msg('m2', []), destinations: [{ destination: 'klaviyo', priority: 10 }] }] }]) })
+      const a = await store.lease('klaviyo', 1, 30_000, T0)
+      expect(a.map((j) => j.messageId)).toEqual(['m2'])
+      const b = await store.lease('klaviyo', 10, 30_000, T0)
+      expect(b.map((j) => j.messageId)).toEqual(['m1'])
+      expect(await store.lease('klaviyo', 10, 30_000, T0)).toEqual([])
+      expect(b[0].message).toMatchObject({ type: 'track', messageId: 'm1' })
+    })
+
+    it('gives an expired lease to another worker and ignores the first worker late answer', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment'])] }]))
+      const [first] = await store.lease('segment', 1, 1_000, T0)
+      expect(await store.lease('segment', 1, 1_000, T0 + 500)).toEqual([])
+      const [second] = await store.lease('segment', 1, 1_000, T0 + 1_001)
+      expect(second.id).toBe(first.id)
+      const attempt = { startedAt: T0, finishedAt: T0 + 2_000, outcome: 'delivered' as const }
+      expect(await store.complete(first, attempt)).toBe(false)
+      expect(await store.complete(second, attempt)).toBe(true)
+      const [job] = await store.listJobs('delivered', {})
+      expect(job.attempts).toBe(1)
+    })
+
+    it('schedules retries, records every attempt and dead-letters', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['hubspot'])] }]))
+      let [job] = await store.lease('hubspot', 1, 30_000, T0)
+      await store.retry(job, T0 + 5_000, { startedAt: T0, finishedAt: T0 + 10, outcome: 'retry', statusCode: 429, error: 'rate limited' })
+      expect(await store.lease('hubspot', 1, 30_000, T0 + 4_999)).toEqual([])
+      ;[job] = await store.lease('hubspot', 1, 30_000, T0 + 5_000)
+      expect(job.attempts).toBe(1)
+      await store.kill(job, { startedAt: T0 + 5_000, finishedAt: T0 + 5_010, outcome: 'dead', statusCode: 400, error: 'INVALID_EMAIL' })
+      const dead = await store.listJobs('dead', { destination: 'hubspot' })
+      expect(dead).toHaveLength(1)
+      expect(dead[0].lastError).toBe('INVALID_EMAIL')
+      expect(await store.listJobs('dead', { errorContains: 'EMAIL' })).toHaveLength(1)
+      expect(await store.listJobs('dead', { errorContains: 'nothing' })).toHaveLength(0)
+      const detail = await store.getEvent('rc:1')
+      expect(detail?.attempts.map((a) => [a.attempt, a.outcome, a.statusCode])).toEqual([[1, 'retry', 429], [2, 'dead', 400]])
+    })
+
+    it('replays dead jobs with their original ids', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['hubspot'])] }]))
+      const [job] = await store.lease('hubspot', 1, 30_000, T0)
+      await store.kill(job, { startedAt: T0, finishedAt: T0, outcome: 'dead', error: 'x' })
+      expect(await store.replay([job.id], T0 + 1)).toBe(1)
+      const [again] = await store.lease('hubspot', 1, 30_000, T0 + 1)
+      expect(again.id).toBe(job.id)
+      expect(again.messageId).toBe('m1')
+      expect(again.attempts).toBe(0)
+    })
+
+    it('releases leased jobs on shutdown without counting an attempt', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment'])] }]))
+      const leased = await store.lease('segment', 5, 30_000, T0)
+      await store.release(leased, T0 + 1)
+      const [again] = await store.lease('segment', 5, 30_000, T0 + 2)
+      expect(again.attempts).toBe(0)
+    })
+
+    it('quarantines plan violations without jobs and requeues them once fixed', async () => {
+      await store.accept(webhook([{ id: 'rc:1', status: 'quarantined', messages: [msg('ok1'), msg('bad1', ['segment'], ['properties.currency is required but missing'])] }]))
+      const q = await store.listQuarantine({})
+      expect(q).toHaveLength(1)
+      expect(q[0]).toMatchObject({ inboxId: 'rc:1', messageId: 'bad1', reasons: ['properties.currency is required but missing'] })
+      expect((await store.getEvent('rc:1'))?.jobs.map((j) => j.messageId).sort()).toEqual(['ok1', 'ok1'])
+      const inbox = await store.quarantinedInbox({})
+      expect(inbox.map((i) => i.id)).toEqual(['rc:1'])
+      const counts = await store.requeue([{ inboxId: 'rc:1', status: 'routed', messages: [msg('ok1'), msg('bad1', ['segment'])] }], T0 + 10)
+      expect(counts).toEqual({ routed: 1, stillQuarantined: 0 })
+      expect(await store.listQuarantine({})).toEqual([])
+      const jobs = (await store.getEvent('rc:1'))!.jobs.map((j) => j.id).sort()
+      expect(jobs).toEqual(['bad1:segment', 'ok1:hubspot', 'ok1:segment'])
+    })
+
+    it('quarantines items the adapter could not normalize, with the reason', async () => {
+      await store.accept(webhook([{ id: 'rc:9', status: 'quarantined', reason: 'currency must be ISO-4217', messages: [] }]))
+      expect(await store.listQuarantine({ source: 'referralcandy' })).toEqual([
+        expect.objectContaining({ inboxId: 'rc:9', messageId: null, reasons: ['currency must be ISO-4217'] })
+      ])
+    })
+
+    it('reports depth and the age of the oldest waiting job', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment'])] }]))
+      const stats = await store.stats(T0 + 60_000)
+      expect(stats.jobs).toEqual([{ destination: 'segment', status: 'pending', count: 1 }])
+      expect(stats.oldestPendingAgeMs).toEqual([{ destination: 'segment', ageMs: 60_000 }])
+      expect(stats.inbox).toEqual([{ status: 'routed', count: 1 }])
+    })
+
+    it('lists recent messages for plan previews', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1'), msg('m2')] }]))
+      expect((await store.recentMessages(T0 - 1, 10)).map((m) => m.messageId).sort()).toEqual(['m1', 'm2'])
+      expect(await store.recentMessages(T0 + 1, 10)).toEqual([])
+    })
+
+    it('never leases one job to two concurrent workers', async () => {
+      const items = Array.from({ length: 50 }, (_, i) => ({ id: `rc:${i}`, messages: [msg(`m${i}`, ['segment'])] }))
+      await store.accept(webhook(items))
+      const batches = await Promise.all(Array.from({ length: 5 }, () => store.lease('segment', 20, 30_000, T0)))
+      const ids = batches.flat().map((j) => j.id)
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(ids.length).toBe(50)
+    })
+  })
+}
