@@ -1,0 +1,125 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import type { Express } from 'express'
+import { loadConfig, describeDatabase, type BridgeConfig } from './config.ts'
+import { systemClock, type Clock } from './clock.ts'
+import { createLogger, type Logger } from './log.ts'
+import { Metrics } from './metrics.ts'
+import { openStore } from './queue/open.ts'
+import type { Store } from './queue/store.ts'
+import { DeliveryWorker, type WorkerOptions } from './queue/worker.ts'
+import { loadSources } from './sources/registry.ts'
+import type { Source } from './sources/types.ts'
+import { loadTrackingPlan, type TrackingPlan } from './tracking-plan/plan.ts'
+import { createDestinations } from './destinations/registry.ts'
+import type { Destination } from './destinations/types.ts'
+import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
+import { createApp } from './server/app.ts'
+
+export interface BridgeOptions {
+  config?: BridgeConfig
+  clock?: Clock
+  logger?: Logger
+  /** Override the destinations (tests); default: the registry, sandboxed where credentials are missing. */
+  destinations?: Destination[] | ((sandboxBase: string) => Promise<Destination[]>)
+  worker?: Partial<Omit<WorkerOptions, 'clock' | 'logger' | 'metrics'>>
+  /** Serve vendor sandboxes under /sandbox/<vendor> (default: on). */
+  sandboxes?: boolean
+  /** Start delivering on start() (default: on). */
+  deliver?: boolean
+}
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+export interface Bridge {
+  app: Express
+  store: Store
+  worker: DeliveryWorker
+  sources: Map<string, Source>
+  plan: TrackingPlan
+  destinations: Destination[]
+  sandboxes: Sandbox[]
+  metrics: Metrics
+  logger: Logger
+  url: string
+  stop(graceMs?: number): Promise<void>
+}
+
+/**
+ * Wires the bridge: store → app (webhooks, admin, metrics, sandboxes) → listen → destinations (they need the
+ * bound port to find the sandboxes) → delivery worker. `stop()` is the graceful shutdown: stop accepting,
+ * finish or release in-flight jobs, flush Segment, close the store.
+ */
+export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> {
+  const config = options.config ?? loadConfig()
+  const clock = options.clock ?? systemClock
+  const logger = options.logger ?? createLogger()
+  const metrics = new Metrics()
+  const store = await openStore(config.databaseUrl)
+  const sources = await loadSources()
+  const plan = loadTrackingPlan(config.trackingPlanDir)
+  const sandboxes = options.sandboxes === false ? [] : createSandboxes()
+  let destinations: Destination[] = []
+  let worker: DeliveryWorker | undefined
+  let accepting = true
+
+  const app = createApp({
+    sources,
+    store,
+    plan: () => plan,
+    destinations: () => destinations,
+    env: config.env,
+    logger,
+    metrics,
+    clock,
+    bodyLimit: config.bodyLimit,
+    onAccepted: () => worker?.notify(),
+    onRequeued: () => worker?.notify(),
+    adminToken: config.adminToken,
+    sandboxes,
+    version,
+    accepting: () => accepting
+  })
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s))
+    s.once('error', reject)
+  })
+  const { port } = server.address() as AddressInfo
+  const url = `http://127.0.0.1:${port}`
+  const sandboxBase = `${url}/sandbox`
+  destinations =
+    typeof options.destinations === 'function'
+      ? await options.destinations(sandboxBase)
+      : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase })))
+  worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
+  if (options.deliver !== false) worker.start()
+
+  logger.info('referral-bridge listening', {
+    url,
+    store: describeDatabase(config.databaseUrl),
+    sources: [...sources.values()].map((s) => ({ name: s.name, configured: s.secretEnv.some((v) => !!config.env[v]) })),
+    destinations: destinations.map((d) => ({ name: d.name, sandboxed: d.sandboxed, target: d.target })),
+    trackingPlan: plan.fingerprint
+  })
+  for (const d of destinations.filter((x) => x.sandboxed)) {
+    logger.info(`destination ${d.name} is sandboxed: no credentials set, delivering to ${d.target}`)
+  }
+
+  let stopped: Promise<void> | undefined
+  const stop = (graceMs = 10_000) =>
+    (stopped ??= (async () => {
+      accepting = false
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      await worker!.stop(graceMs)
+      await Promise.all(destinations.map((d) => d.close?.().catch((err) => logger.error('destination close failed', { destination: d.name, error: err }))))
+      server.closeAllConnections()
+      await closed
+      await store.close()
+      logger.info('referral-bridge stopped')
+    })())
+
+  return { app, store, worker, sources, plan, destinations, sandboxes, metrics, logger, url, stop }
+}

@@ -1,0 +1,36 @@
+import type { Destination } from './types.ts'
+import { policyFromEnv, defaultPolicy } from './types.ts'
+import { segmentDestination } from './segment.ts'
+
+/**
+ * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
+ * without talks to its local sandbox at `<sandboxBase>/<vendor>` (served by this bridge under /sandbox/).
+ * `DESTINATIONS` (comma list) restricts the set; default: all.
+ */
+export interface RegistryOptions {
+  env: NodeJS.ProcessEnv
+  /** e.g. http://127.0.0.1:3000/sandbox */
+  sandboxBase: string
+}
+
+export type DestinationFactory = (opts: RegistryOptions) => Destination | Promise<Destination>
+
+export const destinationFactories: Record<string, DestinationFactory> = {
+  segment: ({ env, sandboxBase }) => {
+    const sandboxed = !env.SEGMENT_WRITE_KEY
+    return segmentDestination({
+      writeKey: env.SEGMENT_WRITE_KEY || 'sandbox-write-key',
+      host: env.SEGMENT_HOST || (sandboxed ? `${sandboxBase}/segment` : 'https://api.segment.io'),
+      sandboxed,
+      policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 100, concurrency: 2 }, env)
+    })
+  }
+}
+
+export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {
+  const wanted = opts.env.DESTINATIONS?.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = wanted?.filter((w) => !destinationFactories[w]) ?? []
+  if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${Object.keys(destinationFactories).join(', ')})`)
+  const names = wanted ?? Object.keys(destinationFactories)
+  return Promise.all(names.map((n) => destinationFactories[n](opts)))
+}

@@ -1,0 +1,77 @@
+import type { Message } from '../messages.ts'
+
+/**
+ * What one delivery of one message came to. The queue turns it into a job state: delivered, ignored, a retry
+ * (honouring retryAfterMs), or dead. Mirrors the Segment Functions contract (RetryError / ValidationError /
+ * InvalidEventPayload / EventNotSupported), see src/queue/classify.ts.
+ */
+export type DeliveryResult =
+  | { status: 'delivered' }
+  | { status: 'ignored'; reason: string }
+  | { status: 'retry'; error: string; statusCode?: number; retryAfterMs?: number }
+  | { status: 'permanent'; error: string; statusCode?: number }
+
+export interface DeliveryPolicy {
+  /** Jobs of this destination in flight at once. */
+  concurrency: number
+  /** Messages handed to one deliver() call (1 = no batching). */
+  batchSize: number
+  /** Token-bucket rate limit on deliver() calls; undefined = unlimited. */
+  ratePerSecond?: number
+  burst?: number
+  /** Dead-letter after this many attempts... */
+  maxAttempts: number
+  /** ...or once the job is this old (ms). */
+  maxAgeMs: number
+  /** Backoff: first retry ~baseDelayMs, doubling, capped at maxDelayMs, full jitter. */
+  baseDelayMs: number
+  maxDelayMs: number
+  /** How long a worker may hold a job before another worker may take it (must exceed the call timeout). */
+  leaseMs: number
+}
+
+export interface Destination {
+  name: string
+  /** True when it talks to a local sandbox instead of the vendor (shown at startup). */
+  sandboxed: boolean
+  /** Where it sends, for the startup log; never contains credentials. */
+  target: string
+  policy: DeliveryPolicy
+  /** Which messages it wants at all; others get no job. */
+  accepts(message: Message): boolean
+  /** One result per message, same order. A thrown error counts as a retryable failure of the whole batch. */
+  deliver(messages: Message[]): Promise<DeliveryResult[]>
+  /** Time-sensitive messages get a priority lane and a deadline (scenario 3); default priority 0. */
+  priorityOf?(message: Message): { priority?: number; deadlineAt?: number } | undefined
+  close?(): Promise<void>
+}
+
+export const defaultPolicy: DeliveryPolicy = {
+  concurrency: 4,
+  batchSize: 1,
+  maxAttempts: 12,
+  maxAgeMs: 4 * 60 * 60 * 1000, // Segment retries destination functions for four hours; we match it.
+  baseDelayMs: 1_000,
+  maxDelayMs: 10 * 60 * 1000,
+  leaseMs: 60_000
+}
+
+/** Per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`. */
+export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.ProcessEnv = process.env): DeliveryPolicy {
+  const prefix = name.toUpperCase().replace(/[^A-Z0-9]/g, '_')
+  const read = (key: string): number | undefined => {
+    const raw = env[`${prefix}_${key}`]
+    if (raw === undefined || raw === '') return undefined
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${prefix}_${key} must be a non-negative number, got "${raw}"`)
+    return n
+  }
+  return {
+    ...base,
+    maxAttempts: read('MAX_ATTEMPTS') ?? base.maxAttempts,
+    maxAgeMs: read('MAX_AGE_MS') ?? base.maxAgeMs,
+    ratePerSecond: read('RATE_PER_SECOND') ?? base.ratePerSecond,
+    concurrency: read('CONCURRENCY') ?? base.concurrency,
+    batchSize: read('BATCH_SIZE') ?? base.batchSize
+  }
+}

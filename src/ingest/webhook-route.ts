@@ -1,0 +1,123 @@
+import express, { type Request, type Response, type Router } from 'express'
+import type { ValidateFunction } from 'ajv'
+import type { Source, WebhookRequest } from '../sources/types.ts'
+import type { Store } from '../queue/store.ts'
+import type { TrackingPlan } from '../tracking-plan/plan.ts'
+import type { Destination } from '../destinations/types.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { Clock } from '../clock.ts'
+import { newAjv } from '../tracking-plan/plan.ts'
+import { normalizeItem } from './normalize.ts'
+
+export interface IngestDeps {
+  sources: Map<string, Source>
+  store: Store
+  plan: () => TrackingPlan
+  destinations: () => Destination[]
+  env: NodeJS.ProcessEnv
+  logger: Logger
+  metrics: Metrics
+  clock: Clock
+  bodyLimit: string
+  /** Called after a commit so idle delivery lanes start at once. */
+  onAccepted: () => void
+}
+
+// Headers that authenticate a request never reach the store or the logs.
+const SECRET_HEADERS = /signature|hmac|secret|authorization|token|cookie|jws/i
+
+/**
+ * POST /webhooks/:source. Order matters: verify the signature over the raw bytes, then parse, then check the
+ * payload schema, then commit, and only then answer exactly 200 (several platforms treat any other 2xx as a
+ * failure). Every refusal is a 4xx/5xx with a JSON body naming the problem, and stores nothing.
+ */
+export function webhookRouter(deps: IngestDeps): Router {
+  const router = express.Router()
+  const ajv = newAjv()
+  const validators = new Map<string, ValidateFunction>()
+  for (const [name, source] of deps.sources) validators.set(name, ajv.compile(source.payloadSchema))
+
+  const reject = (req: Request, res: Response, source: string, status: number, error: string, message: string, extra: object = {}) => {
+    deps.metrics.rejected.inc({ source, reason: error })
+    deps.logger.warn('webhook rejected', { requestId: res.locals.requestId, source, status, error, detail: message })
+    res.status(status).json({ error, message, ...extra })
+  }
+
+  router.post('/webhooks/:source', async (req, res) => {
+    const name = String(req.params.source)
+    const source = deps.sources.get(name)
+    if (!source) {
+      return reject(req, res, 'unknown', 404, 'unknown_source', `no webhook source named "${name}"`, { sources: [...deps.sources.keys()] })
+    }
+    const secretVar = source.secretEnv.find((v) => deps.env[v])
+    if (!secretVar) {
+      // 503 so the platform retries: once the operator sets the secret, its queued deliveries go through.
+      return reject(req, res, name, 503, 'source_not_configured', `${name} webhooks are refused until ${source.secretEnv[0]} is set`)
+    }
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
+    if (!source.contentTypes.includes(contentType)) {
+      return reject(req, res, name, 415, 'unsupported_media_type', `${name} sends ${source.contentTypes.join(' or ')}, got "${contentType || 'none'}"`)
+    }
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
+    const request: WebhookRequest = {
+      rawBody,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : v])),
+      query: Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, typeof v === 'string' ? v : undefined])),
+      receivedAt: new Date(deps.clock.now())
+    }
+    const verified = source.verify(request, deps.env[secretVar]!)
+    if (!verified.ok) return reject(req, res, name, 401, 'invalid_signature', verified.reason, { scheme: source.authScheme })
+
+    let payload: unknown
+    try {
+      payload = source.parse ? source.parse(request) : JSON.parse(rawBody.toString('utf8'))
+    } catch (err) {
+      return reject(req, res, name, 400, 'malformed_body', `body is not valid ${contentType}: ${(err as Error).message}`)
+    }
+    const validate = validators.get(name)!
+    if (!validate(payload)) {
+      const errors = (validate.errors ?? []).map((e) => ({
+        pointer: e.keyword === 'required' ? `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}` : e.instancePath || '/',
+        message: e.message
+      }))
+      return reject(req, res, name, 422, 'schema_violation', `payload does not match the ${name} webhook schema`, { errors })
+    }
+    const unroutable = source.unroutable?.(payload, request)
+    if (unroutable) return reject(req, res, name, 501, 'not_implemented', unroutable)
+
+    try {
+      const plan = deps.plan()
+      const destinations = deps.destinations()
+      const items = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations))
+      const headers = Object.fromEntries(
+        Object.entries(request.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)) as Array<[string, string]>
+      )
+      const result = await deps.store.accept({
+        source: name,
+        requestId: res.locals.requestId,
+        receivedAt: request.receivedAt.getTime(),
+        rawBody: rawBody.toString('utf8'),
+        headers,
+        items
+      })
+      deps.metrics.accepted.inc({ source: name }, result.stored.length)
+      deps.metrics.duplicates.inc({ source: name }, result.duplicates.length)
+      const quarantined = items.filter((i) => result.stored.includes(i.id) && i.status === 'quarantined').length
+      if (quarantined) deps.metrics.quarantined.inc({ source: name }, quarantined)
+      deps.logger.info('webhook accepted', { requestId: res.locals.requestId, source: name, stored: result.stored, duplicates: result.duplicates.length, quarantined })
+      if (result.stored.length) deps.onAccepted()
+      res.status(200).json({ ok: true, stored: result.stored.length, duplicates: result.duplicates.length, ids: [...result.stored, ...result.duplicates] })
+    } catch (err) {
+      // Not committed: the platform must retry, so 503, never 200.
+      deps.logger.error('webhook not stored', { requestId: res.locals.requestId, source: name, error: err })
+      reject(req, res, name, 503, 'store_unavailable', 'the webhook could not be stored; retry later')
+    }
+  })
+  return router
+}
+
+/** express.raw for webhook routes: every content type is read as bytes (signatures are over bytes). */
+export function rawBody(limit: string) {
+  return express.raw({ type: () => true, limit })
+}

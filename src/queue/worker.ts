@@ -1,0 +1,161 @@
+import type { Store, LeasedJob, AttemptRecord } from './store.ts'
+import type { Destination, DeliveryResult } from '../destinations/types.ts'
+import type { Clock } from '../clock.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import { backoffDelay } from './backoff.ts'
+import { RateLimit } from './rate-limit.ts'
+
+export interface WorkerOptions {
+  clock: Clock
+  logger: Logger
+  metrics?: Metrics
+  /** How long an idle lane waits before looking for due jobs again (new work wakes it at once). */
+  pollMs?: number
+  /** Multiplies every backoff delay: tests use a tiny scale instead of sleeping. */
+  backoffScale?: number
+  random?: () => number
+}
+
+/**
+ * Delivers jobs: per destination, `concurrency` lanes each lease a batch, pass it through the shared rate limit,
+ * deliver it and record the outcome. Retries are scheduled in the store (not in memory), so a restart loses none.
+ */
+export class DeliveryWorker {
+  private readonly controller = new AbortController()
+  private readonly lanes: Promise<void>[] = []
+  private readonly inFlight = new Set<LeasedJob>()
+  private readonly limits = new Map<string, RateLimit>()
+  private wake = new AbortController()
+  private running = false
+
+  constructor(
+    private readonly store: Store,
+    private readonly destinations: Destination[],
+    private readonly opts: WorkerOptions
+  ) {
+    for (const d of destinations) {
+      if (d.policy.ratePerSecond) {
+        this.limits.set(d.name, new RateLimit(d.policy.ratePerSecond, d.policy.burst ?? Math.max(1, d.policy.ratePerSecond), opts.clock))
+      }
+    }
+  }
+
+  start(): void {
+    if (this.running) return
+    this.running = true
+    for (const d of this.destinations) {
+      for (let lane = 0; lane < d.policy.concurrency; lane++) this.lanes.push(this.runLane(d))
+    }
+  }
+
+  /** New jobs were committed: idle lanes look now instead of at their next poll. */
+  notify(): void {
+    const previous = this.wake
+    this.wake = new AbortController()
+    previous.abort()
+  }
+
+  /** Stops leasing, lets in-flight deliveries finish for up to `graceMs`, then gives back whatever is left. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.controller.abort()
+    this.notify()
+    const finished = Promise.all(this.lanes).then(() => true)
+    const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())
+    if (!(await Promise.race([finished, timedOut]))) {
+      await this.store.release([...this.inFlight], this.opts.clock.now())
+      this.opts.logger.warn('released in-flight jobs at shutdown', { count: this.inFlight.size })
+    }
+  }
+
+  /** Delivers everything due for one destination, then returns how many jobs it handled (tests, CLI). */
+  async drain(destinationName: string, maxRounds = 1_000): Promise<number> {
+    const d = this.destinations.find((x) => x.name === destinationName)
+    if (!d) throw new Error(`unknown destination ${destinationName}`)
+    let handled = 0
+    for (let round = 0; round < maxRounds; round++) {
+      const n = await this.deliverOnce(d)
+      if (n === 0) break
+      handled += n
+    }
+    return handled
+  }
+
+  private async runLane(d: Destination): Promise<void> {
+    const pollMs = this.opts.pollMs ?? 500
+    while (this.running) {
+      let handled = 0
+      try {
+        handled = await this.deliverOnce(d)
+      } catch (err) {
+        // The store is unreachable (e.g. PostgreSQL restarting): back off and try again, never crash the lane.
+        this.opts.logger.error('delivery lane error', { destination: d.name, error: err })
+        await this.opts.clock.sleep(pollMs * 4, this.controller.signal)
+      }
+      if (handled === 0 && this.running) await this.opts.clock.sleep(pollMs, AbortSignal.any([this.controller.signal, this.wake.signal]))
+    }
+  }
+
+  private async deliverOnce(d: Destination): Promise<number> {
+    const { clock } = this.opts
+    const jobs = await this.store.lease(d.name, d.policy.batchSize, d.policy.leaseMs, clock.now())
+    if (jobs.length === 0) return 0
+    for (const j of jobs) this.inFlight.add(j)
+    try {
+      await this.limits.get(d.name)?.take()
+      const startedAt = clock.now()
+      let results: DeliveryResult[]
+      try {
+        results = await d.deliver(jobs.map((j) => j.message))
+        if (results.length !== jobs.length) throw new Error(`${d.name} returned ${results.length} results for ${jobs.length} messages`)
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err)
+        results = jobs.map(() => ({ status: 'retry', error }))
+      }
+      const finishedAt = clock.now()
+      await Promise.all(jobs.map((job, i) => this.record(d, job, results[i], startedAt, finishedAt)))
+      return jobs.length
+    } finally {
+      for (const j of jobs) this.inFlight.delete(j)
+    }
+  }
+
+  private async record(d: Destination, job: LeasedJob, result: DeliveryResult, startedAt: number, finishedAt: number): Promise<void> {
+    const { logger, metrics } = this.opts
+    const base = { startedAt, finishedAt }
+    const log = { jobId: job.id, destination: d.name, attempt: job.attempts + 1 }
+    if (result.status === 'delivered' || result.status === 'ignored') {
+      const attempt: AttemptRecord = { ...base, outcome: result.status, error: result.status === 'ignored' ? result.reason : undefined }
+      if (await this.store.complete(job, attempt)) {
+        metrics?.delivered.inc({ destination: d.name, outcome: result.status })
+        if (result.status === 'delivered') metrics?.deliveryLatency.observe({ destination: d.name }, (finishedAt - job.createdAt) / 1000)
+        logger.debug('delivered', { ...log, outcome: result.status })
+      }
+      return
+    }
+    const attempt: AttemptRecord = { ...base, outcome: 'retry', statusCode: result.statusCode, error: result.error }
+    const attempts = job.attempts + 1
+    const tooOld = finishedAt - job.createdAt >= d.policy.maxAgeMs
+    if (result.status === 'permanent' || attempts >= d.policy.maxAttempts || tooOld) {
+      const why = result.status === 'permanent' ? 'permanent error' : tooOld ? 'max age reached' : 'max attempts reached'
+      if (await this.store.kill(job, { ...attempt, outcome: 'dead', error: `${why}: ${result.error}` })) {
+        metrics?.delivered.inc({ destination: d.name, outcome: 'dead' })
+        logger.warn('dead-lettered', { ...log, statusCode: result.statusCode, error: result.error, why })
+      }
+      return
+    }
+    const scale = this.opts.backoffScale ?? 1
+    const delay = backoffDelay(attempts, {
+      baseDelayMs: d.policy.baseDelayMs * scale,
+      maxDelayMs: d.policy.maxDelayMs * scale,
+      retryAfterMs: result.retryAfterMs === undefined ? undefined : result.retryAfterMs * scale,
+      random: this.opts.random
+    })
+    if (await this.store.retry(job, finishedAt + delay, attempt)) {
+      metrics?.delivered.inc({ destination: d.name, outcome: 'retry' })
+      logger.info('retry scheduled', { ...log, statusCode: result.statusCode, error: result.error, delayMs: delay })
+    }
+  }
+}

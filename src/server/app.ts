@@ -1,0 +1,70 @@
+import express, { type Express, type Request, type Response, type NextFunction } from 'express'
+import { randomUUID } from 'node:crypto'
+import type { IngestDeps } from '../ingest/webhook-route.ts'
+import { webhookRouter, rawBody } from '../ingest/webhook-route.ts'
+import { adminRouter, type AdminDeps } from './admin-routes.ts'
+import { openApiDocument } from './openapi.ts'
+import type { Sandbox } from '../sandboxes/index.ts'
+
+export interface AppDeps extends IngestDeps, AdminDeps {
+  sandboxes: Sandbox[]
+  version: string
+  /** False while shutting down: new webhooks get 503 so the platform retries against a live instance. */
+  accepting: () => boolean
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', true)
+  app.use((req, res, next) => {
+    const incoming = req.headers['x-request-id']
+    res.locals.requestId = typeof incoming === 'string' && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID()
+    res.set('X-Request-Id', res.locals.requestId)
+    next()
+  })
+
+  app.use('/webhooks', (req, res, next) => {
+    if (deps.accepting()) return next()
+    res.status(503).set('Retry-After', '5').json({ error: 'shutting_down', message: 'this instance is shutting down; retry' })
+  })
+  app.use('/webhooks', rawBody(deps.bodyLimit))
+  app.use(webhookRouter(deps))
+
+  app.get('/healthz', async (_req, res) => {
+    try {
+      await deps.store.ping()
+      res.json({ status: 'ok', store: deps.store.backend })
+    } catch {
+      res.status(503).json({ error: 'store_unreachable', message: `${deps.store.backend} store did not answer` })
+    }
+  })
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.render(deps.store, deps.clock))
+  })
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument(deps.sources, deps.version))
+  })
+  app.use(adminRouter(deps))
+
+  for (const s of deps.sandboxes) app.use(`/sandbox/${s.vendor}`, s.router)
+
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` })
+  })
+  // Body-parser errors (size, encoding) arrive here; answer in the same JSON shape as everything else.
+  app.use((err: any, req: Request, res: Response, _next: NextFunction) => {
+    const source = req.path.startsWith('/webhooks/') ? req.path.split('/')[2] : 'none'
+    if (err?.type === 'entity.too.large') {
+      deps.metrics.rejected.inc({ source, reason: 'payload_too_large' })
+      return res.status(413).json({ error: 'payload_too_large', message: `body exceeds ${deps.bodyLimit}` })
+    }
+    if (err?.status && err.status < 500) {
+      deps.metrics.rejected.inc({ source, reason: 'bad_request' })
+      return res.status(err.status).json({ error: 'bad_request', message: err.message })
+    }
+    deps.logger.error('unhandled error', { requestId: res.locals.requestId, error: err })
+    res.status(500).json({ error: 'internal_error', message: 'unexpected error; nothing was stored', requestId: res.locals.requestId })
+  })
+  return app
+}

@@ -1,0 +1,77 @@
+import type { Source } from '../sources/types.ts'
+
+const error = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string', description: 'Machine-readable reason' }, message: { type: 'string' } }
+}
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } })
+
+/** OpenAPI 3.1 description of the bridge's own HTTP API, one webhook path per source with its payload schema. */
+export function openApiDocument(sources: Map<string, Source>, version: string): Record<string, any> {
+  const paths: Record<string, any> = {}
+  for (const s of sources.values()) {
+    paths[`/webhooks/${s.name}`] = {
+      post: {
+        tags: ['webhooks'],
+        operationId: `webhook_${s.name.replace(/\W/g, '_')}`,
+        summary: `Receive a ${s.name} webhook`,
+        description: `Authentication: ${s.authScheme}${s.sharedSecretOnly ? ' (weaker than a signature: keep the URL secret).' : '.'} Secret from ${s.secretEnv.join(' or ')}. Answers exactly 200 once committed; a redelivery also gets 200 and creates no new work.`,
+        requestBody: { required: true, content: Object.fromEntries(s.contentTypes.map((t) => [t, { schema: s.payloadSchema }])) },
+        responses: {
+          200: { description: 'Committed (or already committed)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Accepted' } } } },
+          400: errorResponse('Body is not valid JSON / form data'),
+          401: errorResponse('Signature or shared secret missing or wrong'),
+          413: errorResponse('Body larger than WEBHOOK_BODY_LIMIT'),
+          415: errorResponse('Content type the platform does not send'),
+          422: errorResponse('Payload does not match the platform schema; `errors[].pointer` names the fields'),
+          501: errorResponse('A callback whose answer is a business decision; not routed'),
+          503: errorResponse('Source secret not configured, or the store is unavailable; the platform should retry')
+        }
+      }
+    }
+  }
+  const admin = (summary: string, extra: object = {}) => ({ tags: ['admin'], summary, security: [{ bearer: [] }], ...extra })
+  const filterParams = ['destination', 'source', 'event', 'since', 'error', 'limit'].map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }))
+  Object.assign(paths, {
+    '/healthz': { get: { tags: ['operate'], summary: 'Store reachable?', responses: { 200: { description: 'ok' }, 503: errorResponse('store unreachable') } } },
+    '/metrics': { get: { tags: ['operate'], summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+    '/openapi.json': { get: { tags: ['operate'], summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+    '/admin/dlq': { get: admin('List dead-lettered jobs', { parameters: filterParams, responses: { 200: { description: 'jobs' }, 401: errorResponse('missing/wrong bearer token') } }) },
+    '/admin/dlq/replay': {
+      post: admin('Replay dead jobs by id or filter (original ids kept, so destinations dedupe)', {
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } }, filter: { type: 'object' } } } } } },
+        responses: { 200: { description: '{matched, replayed}' }, 400: errorResponse('neither ids nor filter') }
+      })
+    },
+    '/admin/events/{id}': {
+      get: admin('A webhook with its raw body, normalized messages, jobs and every delivery attempt (any of inbox, message or job id)', {
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: { description: 'event detail' }, 404: errorResponse('unknown id') }
+      })
+    },
+    '/admin/quarantine': { get: admin('Quarantined items and their reasons', { parameters: filterParams.slice(1, 3), responses: { 200: { description: 'items' } } }) },
+    '/admin/quarantine/replay': { post: admin('Re-normalize quarantined items with the current plan and adapters', { responses: { 200: { description: 'summary' } } }) }
+  })
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'referral-bridge',
+      version,
+      description: 'Referral-program webhooks in; Segment Spec messages out, delivered to Segment and CRMs exactly once in effect.'
+    },
+    servers: [{ url: 'http://localhost:3000' }],
+    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'operate' }],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'BRIDGE_ADMIN_TOKEN' } },
+      schemas: {
+        Error: error,
+        Accepted: {
+          type: 'object',
+          properties: { ok: { const: true }, stored: { type: 'integer' }, duplicates: { type: 'integer' }, ids: { type: 'array', items: { type: 'string' } } }
+        }
+      }
+    }
+  }
+}
