@@ -124,9 +124,10 @@ export class SqliteStore implements Store {
          lease_token = NULL, lease_until = NULL, updated_at = ?, delivered_at = COALESCE(?, delivered_at), last_error = ?
        WHERE id = ? AND lease_token = ? AND status = 'leased'`
     )
+    // Numbered after the last attempt kept: a replay resets the job's attempt budget, not its history.
     const insertAttempt = this.stmt(
       `INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, status_code, error)
-       SELECT id, attempts, ?, ?, ?, ?, ? FROM jobs WHERE id = ?`
+       SELECT id, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE job_id = jobs.id), ?, ?, ?, ?, ? FROM jobs WHERE id = ?`
     )
     const run = this.db.transaction(() => {
       const info = update.run(status, nextAttemptAt, a.finishedAt, deliveredAt, clip(a.error), job.id, job.leaseToken)

@@ -102,6 +102,10 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, dro
       expect(again.id).toBe(job.id)
       expect(again.messageId).toBe('m1')
       expect(again.attempts).toBe(0)
+      // The replayed job must be able to finish, and its history keeps both attempts.
+      expect(await store.complete(again, { startedAt: T0 + 2, finishedAt: T0 + 3, outcome: 'delivered' })).toBe(true)
+      const detail = await store.getEvent('rc:1')
+      expect(detail?.attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'dead'], [2, 'delivered']])
     })
 
     it('releases leased jobs on shutdown without counting an attempt', async () => {
