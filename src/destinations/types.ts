@@ -56,7 +56,8 @@ export const defaultPolicy: DeliveryPolicy = {
   leaseMs: 60_000
 }
 
-/** Per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`. */
+/** Per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`,
+ * `<NAME>_BATCH_SIZE`, `<NAME>_LEASE_MS`. */
 export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.ProcessEnv = process.env): DeliveryPolicy {
   const prefix = name.toUpperCase().replace(/[^A-Z0-9]/g, '_')
   const read = (key: string): number | undefined => {
@@ -72,6 +73,7 @@ export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.Pr
     maxAgeMs: read('MAX_AGE_MS') ?? base.maxAgeMs,
     ratePerSecond: read('RATE_PER_SECOND') ?? base.ratePerSecond,
     concurrency: read('CONCURRENCY') ?? base.concurrency,
-    batchSize: read('BATCH_SIZE') ?? base.batchSize
+    batchSize: read('BATCH_SIZE') ?? base.batchSize,
+    leaseMs: read('LEASE_MS') ?? base.leaseMs
   }
 }
