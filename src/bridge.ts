@@ -96,8 +96,10 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
   if (options.deliver !== false) worker.start()
 
+  const publicUrl = (config.publicUrl ?? url).replace(/\/$/, '')
   logger.info('referral-bridge listening', {
     url,
+    webhookUrls: Object.fromEntries([...sources.keys()].map((name) => [name, `${publicUrl}/webhooks/${name}`])),
     store: describeDatabase(config.databaseUrl),
     sources: [...sources.values()].map((s) => ({ name: s.name, configured: s.secretEnv.some((v) => !!config.env[v]) })),
     destinations: destinations.map((d) => ({ name: d.name, sandboxed: d.sandboxed, target: d.target })),

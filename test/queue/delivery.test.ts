@@ -63,7 +63,7 @@ describe('delivery', () => {
     let healthy = false
     const d = scripted('crm', (m) => {
       if (healthy) return { status: 'delivered' }
-      return m.properties && (m as any).properties.friend_email === 'friend20@example.com'
+      return m.type === 'track' && m.properties.friend_email === 'friend20@example.com'
         ? { status: 'permanent', error: 'VALIDATION_ERROR: Property values were not valid', statusCode: 400 }
         : { status: 'retry', error: 'Bad Gateway', statusCode: 502 }
     }, { maxAttempts: 3 })
