@@ -17,6 +17,19 @@ export class Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
     registers: [this.registry]
   })
+  readonly slaLatency = new Histogram({
+    name: 'bridge_sla_latency_seconds',
+    help: 'Time-sensitive messages: webhook received → destination accepted',
+    labelNames: ['destination'],
+    buckets: [1, 5, 15, 30, 60, 120, 180, 240, 300, 600, 1800],
+    registers: [this.registry]
+  })
+  readonly pastDeadline = new Counter({
+    name: 'bridge_sla_past_deadline_total',
+    help: 'Time-sensitive messages whose deadline passed: delivered late, or expired per the late policy',
+    labelNames: ['destination', 'action'],
+    registers: [this.registry]
+  })
   private readonly depth = new Gauge({ name: 'bridge_queue_jobs', help: 'Jobs by destination and status', labelNames: ['destination', 'status'], registers: [this.registry] })
   private readonly oldest = new Gauge({ name: 'bridge_queue_oldest_job_age_seconds', help: 'Age of the oldest job not yet delivered', labelNames: ['destination'], registers: [this.registry] })
 

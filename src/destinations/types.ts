@@ -28,6 +28,12 @@ export interface DeliveryPolicy {
   maxDelayMs: number
   /** How long a worker may hold a job before another worker may take it (must exceed the call timeout). */
   leaseMs: number
+  /** Lanes that only take time-sensitive jobs (priority > 0), so a backlog cannot hold them up. */
+  priorityLanes: number
+  /** Backoff cap for time-sensitive jobs: they are retried within seconds of the vendor's recovery. */
+  urgentMaxDelayMs: number
+  /** What to do with a time-sensitive job whose deadline passed: deliver it and count it late, or expire it. */
+  latePolicy: 'send-late' | 'expire'
 }
 
 export interface Destination {
@@ -42,7 +48,7 @@ export interface Destination {
   /** One result per message, same order. A thrown error counts as a retryable failure of the whole batch. */
   deliver(messages: Message[]): Promise<DeliveryResult[]>
   /** Time-sensitive messages get a priority lane and a deadline (scenario 3); default priority 0. */
-  priorityOf?(message: Message): { priority?: number; deadlineAt?: number } | undefined
+  priorityOf?(message: Message, receivedAt: number): { priority?: number; deadlineAt?: number } | undefined
   close?(): Promise<void>
 }
 
@@ -53,11 +59,14 @@ export const defaultPolicy: DeliveryPolicy = {
   maxAgeMs: 4 * 60 * 60 * 1000, // Segment retries destination functions for four hours; we match it.
   baseDelayMs: 1_000,
   maxDelayMs: 10 * 60 * 1000,
-  leaseMs: 60_000
+  leaseMs: 60_000,
+  priorityLanes: 0,
+  urgentMaxDelayMs: 5_000,
+  latePolicy: 'send-late'
 }
 
 /** Per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`,
- * `<NAME>_BATCH_SIZE`, `<NAME>_LEASE_MS`. */
+ * `<NAME>_BATCH_SIZE`, `<NAME>_LEASE_MS`, `<NAME>_PRIORITY_LANES`, `<NAME>_URGENT_MAX_DELAY_MS`, `<NAME>_LATE_POLICY`. */
 export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.ProcessEnv = process.env): DeliveryPolicy {
   const prefix = name.toUpperCase().replace(/[^A-Z0-9]/g, '_')
   const read = (key: string): number | undefined => {
@@ -74,6 +83,15 @@ export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.Pr
     ratePerSecond: read('RATE_PER_SECOND') ?? base.ratePerSecond,
     concurrency: read('CONCURRENCY') ?? base.concurrency,
     batchSize: read('BATCH_SIZE') ?? base.batchSize,
-    leaseMs: read('LEASE_MS') ?? base.leaseMs
+    leaseMs: read('LEASE_MS') ?? base.leaseMs,
+    priorityLanes: read('PRIORITY_LANES') ?? base.priorityLanes,
+    urgentMaxDelayMs: read('URGENT_MAX_DELAY_MS') ?? base.urgentMaxDelayMs,
+    latePolicy: latePolicy(env[`${prefix}_LATE_POLICY`], prefix) ?? base.latePolicy
   }
+}
+
+function latePolicy(raw: string | undefined, prefix: string): DeliveryPolicy['latePolicy'] | undefined {
+  if (raw === undefined || raw === '') return undefined
+  if (raw === 'send-late' || raw === 'expire') return raw
+  throw new Error(`${prefix}_LATE_POLICY must be send-late or expire, got "${raw}"`)
 }

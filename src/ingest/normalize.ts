@@ -13,7 +13,8 @@ export function normalizeItem(
   source: Source,
   item: WebhookItem,
   plan: TrackingPlan,
-  destinations: Destination[]
+  destinations: Destination[],
+  receivedAt: number
 ): NewInboxItem {
   const id = inboxId(source.name, item.key)
   let drafts
@@ -37,16 +38,16 @@ export function normalizeItem(
     } as Message
     const check = plan.check(message)
     if (!check.ok) return { message, violations: check.reasons, destinations: [] }
-    return { message, destinations: routeTo(message, destinations) }
+    return { message, destinations: routeTo(message, destinations, receivedAt) }
   })
   const status: InboxStatus = messages.length === 0 ? 'ignored' : messages.some((m) => m.violations?.length) ? 'quarantined' : 'routed'
   return { id, eventType: item.eventType, payload: item.payload, status, messages }
 }
 
-export function routeTo(message: Message, destinations: Destination[]) {
+export function routeTo(message: Message, destinations: Destination[], receivedAt: number) {
   return destinations
     .filter((d) => d.accepts(message))
-    .map((d) => ({ destination: d.name, ...(d.priorityOf?.(message) ?? {}) }))
+    .map((d) => ({ destination: d.name, ...(d.priorityOf?.(message, receivedAt) ?? {}) }))
 }
 
 export function inboxId(source: string, key: string): string {

@@ -89,7 +89,7 @@ export function webhookRouter(deps: IngestDeps): Router {
     try {
       const plan = deps.plan()
       const destinations = deps.destinations()
-      const items = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations))
+      const items = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       const headers = Object.fromEntries(
         Object.entries(request.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)) as Array<[string, string]>
       )

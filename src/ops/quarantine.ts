@@ -30,7 +30,8 @@ export async function replayQuarantine(
       const source = deps.sources.get(row.source)
       if (!source) continue
       const key = row.id.slice(row.source.length + 1)
-      const next = normalizeItem(source, { key, eventType: row.eventType, payload: row.payload }, deps.plan, deps.destinations)
+      // The deadline of a time-sensitive message runs from when the webhook was received, not from the replay.
+      const next = normalizeItem(source, { key, eventType: row.eventType, payload: row.payload }, deps.plan, deps.destinations, row.receivedAt)
       items.push({ inboxId: row.id, status: next.status, reason: next.reason, messages: next.messages })
       for (const reason of [next.reason, ...next.messages.flatMap((m) => m.violations ?? [])]) {
         if (reason) summary.remaining[reason] = (summary.remaining[reason] ?? 0) + 1

@@ -121,7 +121,7 @@ export class PostgresStore implements Store {
     }
   }
 
-  async lease(destination: string, limit: number, leaseMs: number, now: number): Promise<LeasedJob[]> {
+  async lease(destination: string, limit: number, leaseMs: number, now: number, minPriority?: number): Promise<LeasedJob[]> {
     // One statement, so picking and taking are atomic. SKIP LOCKED lets concurrent workers (and bridges) each
     // take different rows instead of queueing behind one another. MATERIALIZED keeps the locking pick from
     // being inlined and re-evaluated. Token: one random UUID per call plus the job id, so it is unique per job
@@ -129,7 +129,7 @@ export class PostgresStore implements Store {
     const { rows } = await this.pool.query<JobRecord & { body: string }>(
       `WITH picked AS MATERIALIZED (
          SELECT j.id, m.body FROM jobs j JOIN messages m ON m.message_id = j.message_id
-         WHERE j.destination = $1
+         WHERE j.destination = $1 AND ($6::int IS NULL OR j.priority >= $6::int)
            AND ((j.status = 'pending' AND j.next_attempt_at <= $2) OR (j.status = 'leased' AND j.lease_until < $2))
          ORDER BY j.priority DESC, j.next_attempt_at ASC, j.id COLLATE "C"
          LIMIT $3
@@ -140,7 +140,7 @@ export class PostgresStore implements Store {
          RETURNING j.*, picked.body
        )
        SELECT * FROM taken ORDER BY priority DESC, next_attempt_at ASC, id COLLATE "C"`,
-      [destination, now, limit, randomUUID(), now + leaseMs]
+      [destination, now, limit, randomUUID(), now + leaseMs, minPriority ?? null]
     )
     return rows.map((r) => toLeased(r, r.lease_token as string))
   }

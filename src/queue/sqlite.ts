@@ -87,15 +87,15 @@ export class SqliteStore implements Store {
     }
   }
 
-  async lease(destination: string, limit: number, leaseMs: number, now: number): Promise<LeasedJob[]> {
+  async lease(destination: string, limit: number, leaseMs: number, now: number, minPriority?: number): Promise<LeasedJob[]> {
     const pick = this.stmt(
       `SELECT j.*, m.body FROM jobs j JOIN messages m ON m.message_id = j.message_id
-       WHERE j.destination = ? AND ((j.status = 'pending' AND j.next_attempt_at <= ?) OR (j.status = 'leased' AND j.lease_until < ?))
+       WHERE j.destination = ? AND j.priority >= ? AND ((j.status = 'pending' AND j.next_attempt_at <= ?) OR (j.status = 'leased' AND j.lease_until < ?))
        ORDER BY j.priority DESC, j.next_attempt_at ASC LIMIT ?`
     )
     const take = this.stmt(`UPDATE jobs SET status = 'leased', lease_token = ?, lease_until = ?, updated_at = ? WHERE id = ?`)
     const run = this.db.transaction(() => {
-      const rows = pick.all(destination, now, now, limit) as Array<JobRecord & { body: string }>
+      const rows = pick.all(destination, minPriority ?? -2147483648, now, now, limit) as Array<JobRecord & { body: string }>
       return rows.map((r) => {
         const token = randomUUID()
         take.run(token, now + leaseMs, now, r.id)

@@ -174,9 +174,10 @@ export interface Store {
 
   /**
    * Takes up to `limit` due jobs of one destination: pending ones whose time has come, and leased ones whose
-   * lease expired (their worker died). Highest priority first, then oldest due.
+   * lease expired (their worker died). Highest priority first, then oldest due. `minPriority` restricts the
+   * lease to a priority lane, so time-sensitive jobs have workers no backlog can occupy.
    */
-  lease(destination: string, limit: number, leaseMs: number, now: number): Promise<LeasedJob[]>
+  lease(destination: string, limit: number, leaseMs: number, now: number, minPriority?: number): Promise<LeasedJob[]>
   /** Each of these is a no-op when the lease token no longer holds (the lease expired and another worker took it). */
   complete(job: LeasedJob, attempt: AttemptRecord): Promise<boolean>
   retry(job: LeasedJob, nextAttemptAt: number, attempt: AttemptRecord): Promise<boolean>

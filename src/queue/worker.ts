@@ -46,6 +46,7 @@ export class DeliveryWorker {
     this.running = true
     for (const d of this.destinations) {
       for (let lane = 0; lane < d.policy.concurrency; lane++) this.lanes.push(this.runLane(d))
+      for (let lane = 0; lane < d.policy.priorityLanes; lane++) this.lanes.push(this.runLane(d, 1))
     }
   }
 
@@ -83,12 +84,12 @@ export class DeliveryWorker {
     return handled
   }
 
-  private async runLane(d: Destination): Promise<void> {
+  private async runLane(d: Destination, minPriority?: number): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500
     while (this.running) {
       let handled = 0
       try {
-        handled = await this.deliverOnce(d)
+        handled = await this.deliverOnce(d, minPriority)
       } catch (err) {
         // The store is unreachable (e.g. PostgreSQL restarting): back off and try again, never crash the lane.
         this.opts.logger.error('delivery lane error', { destination: d.name, error: err })
@@ -98,10 +99,12 @@ export class DeliveryWorker {
     }
   }
 
-  private async deliverOnce(d: Destination): Promise<number> {
+  private async deliverOnce(d: Destination, minPriority?: number): Promise<number> {
     const { clock } = this.opts
-    const jobs = await this.store.lease(d.name, d.policy.batchSize, d.policy.leaseMs, clock.now())
-    if (jobs.length === 0) return 0
+    const leased = await this.store.lease(d.name, d.policy.batchSize, d.policy.leaseMs, clock.now(), minPriority)
+    if (leased.length === 0) return 0
+    const jobs = await this.expireLate(d, leased)
+    if (jobs.length === 0) return leased.length
     for (const j of jobs) this.inFlight.add(j)
     try {
       await this.limits.get(d.name)?.take()
@@ -116,10 +119,29 @@ export class DeliveryWorker {
       }
       const finishedAt = clock.now()
       await Promise.all(jobs.map((job, i) => this.record(d, job, results[i], startedAt, finishedAt)))
-      return jobs.length
+      return leased.length
     } finally {
       for (const j of jobs) this.inFlight.delete(j)
     }
+  }
+
+  /** Under the `expire` late policy, a time-sensitive job past its deadline is recorded dead instead of sent. */
+  private async expireLate(d: Destination, jobs: LeasedJob[]): Promise<LeasedJob[]> {
+    if (d.policy.latePolicy !== 'expire') return jobs
+    const now = this.opts.clock.now()
+    const keep: LeasedJob[] = []
+    for (const job of jobs) {
+      if (job.deadlineAt === null || now <= job.deadlineAt) {
+        keep.push(job)
+        continue
+      }
+      const error = `expired: deadline ${new Date(job.deadlineAt).toISOString()} passed ${Math.round((now - job.deadlineAt) / 1000)} s ago (late policy: expire)`
+      if (await this.store.kill(job, { startedAt: now, finishedAt: now, outcome: 'dead', error })) {
+        this.opts.metrics?.pastDeadline.inc({ destination: d.name, action: 'expired' })
+        this.opts.logger.warn('expired past deadline', { jobId: job.id, destination: d.name })
+      }
+    }
+    return keep
   }
 
   private async record(d: Destination, job: LeasedJob, result: DeliveryResult, startedAt: number, finishedAt: number): Promise<void> {
@@ -127,10 +149,18 @@ export class DeliveryWorker {
     const base = { startedAt, finishedAt }
     const log = { jobId: job.id, destination: d.name, attempt: job.attempts + 1 }
     if (result.status === 'delivered' || result.status === 'ignored') {
-      const attempt: AttemptRecord = { ...base, outcome: result.status, error: result.status === 'ignored' ? result.reason : undefined }
-      if (await this.store.complete(job, attempt)) {
+      const late = result.status === 'delivered' && job.deadlineAt !== null && finishedAt > job.deadlineAt
+      const note = result.status === 'ignored' ? result.reason : late ? `delivered late by ${Math.round((finishedAt - job.deadlineAt!) / 1000)} s` : undefined
+      if (await this.store.complete(job, { ...base, outcome: result.status, error: note })) {
         metrics?.delivered.inc({ destination: d.name, outcome: result.status })
-        if (result.status === 'delivered') metrics?.deliveryLatency.observe({ destination: d.name }, (finishedAt - job.createdAt) / 1000)
+        if (result.status === 'delivered') {
+          metrics?.deliveryLatency.observe({ destination: d.name }, (finishedAt - job.createdAt) / 1000)
+          if (job.deadlineAt !== null) metrics?.slaLatency.observe({ destination: d.name }, (finishedAt - job.createdAt) / 1000)
+        }
+        if (late) {
+          metrics?.pastDeadline.inc({ destination: d.name, action: 'delivered_late' })
+          logger.warn('delivered past deadline', { ...log, note })
+        }
         logger.debug('delivered', { ...log, outcome: result.status })
       }
       return
@@ -147,9 +177,11 @@ export class DeliveryWorker {
       return
     }
     const scale = this.opts.backoffScale ?? 1
+    // Time-sensitive jobs keep retrying every few seconds, so they go out soon after the vendor recovers.
+    const cap = job.priority > 0 ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
     const delay = backoffDelay(attempts, {
-      baseDelayMs: d.policy.baseDelayMs * scale,
-      maxDelayMs: d.policy.maxDelayMs * scale,
+      baseDelayMs: Math.min(d.policy.baseDelayMs, cap) * scale,
+      maxDelayMs: cap * scale,
       retryAfterMs: result.retryAfterMs === undefined ? undefined : result.retryAfterMs * scale,
       random: this.opts.random
     })

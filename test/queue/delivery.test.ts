@@ -112,6 +112,56 @@ describe('delivery', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(400)
   })
 
+  it('runs time-sensitive jobs in a priority lane that a backlog cannot hold up', async () => {
+    let releaseBacklog!: () => void
+    const blocked = new Promise<void>((r) => (releaseBacklog = r))
+    const order: string[] = []
+    const d = scripted('klaviyo', () => ({ status: 'delivered' }), { concurrency: 1, priorityLanes: 1, batchSize: 1 })
+    const deliver = d.deliver
+    d.deliver = async (messages) => {
+      const urgent = messages.some((m) => m.type === 'track' && String(m.properties.friend_email).startsWith('urgent'))
+      if (!urgent) await blocked
+      order.push(urgent ? 'urgent' : 'backlog')
+      return deliver(messages)
+    }
+    d.priorityOf = (m, receivedAt) =>
+      m.type === 'track' && String(m.properties.friend_email).startsWith('urgent') ? { priority: 10, deadlineAt: receivedAt + 300_000 } : undefined
+    bridge = await testBridge({ destinations: [d] })
+    for (let i = 0; i < 5; i++) await send(200 + i)
+    const raw = JSON.stringify({ referral_email: 'urgent@example.com', referral_timestamp: 1700000000, referring_email: 'adv@example.com' })
+    expect((await bridge.post('referralcandy', raw, sign.referralcandy(raw))).status).toBe(200)
+    await until(() => order.includes('urgent'), 5_000, 'urgent delivered while the backlog lane is stuck')
+    expect(order).toEqual(['urgent'])
+    releaseBacklog()
+    await until(() => order.length === 6, 5_000)
+    const metrics = await (await fetch(`${bridge.url}/metrics`)).text()
+    expect(metrics).toMatch(/bridge_sla_latency_seconds_count\{destination="klaviyo"\} 1/)
+  })
+
+  it('expires time-sensitive jobs past their deadline under the expire policy, and records why', async () => {
+    const d = scripted('klaviyo', () => ({ status: 'retry', error: 'Service Unavailable', statusCode: 503 }), { latePolicy: 'expire', maxAttempts: 1000 })
+    d.priorityOf = (_m, receivedAt) => ({ priority: 10, deadlineAt: receivedAt + 50 })
+    bridge = await testBridge({ destinations: [d] })
+    await send(300)
+    await until(async () => (await bridge.store.listJobs('dead', {})).length === 1, 5_000)
+    expect((await bridge.store.listJobs('dead', {}))[0].lastError).toMatch(/^expired: deadline .* passed/)
+    const metrics = await (await fetch(`${bridge.url}/metrics`)).text()
+    expect(metrics).toContain('bridge_sla_past_deadline_total{destination="klaviyo",action="expired"} 1')
+  })
+
+  it('delivers late and flags it under the send-late policy', async () => {
+    let calls = 0
+    const d = scripted('klaviyo', () => (calls++ < 2 ? { status: 'retry', error: 'down', statusCode: 503 } : { status: 'delivered' }))
+    d.priorityOf = (_m, receivedAt) => ({ priority: 10, deadlineAt: receivedAt + 1 })
+    bridge = await testBridge({ destinations: [d] })
+    const inboxId = await send(301)
+    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 1, 5_000)
+    const attempts = (await bridge.store.getEvent(inboxId))!.attempts
+    expect(attempts.at(-1)?.error).toMatch(/^delivered late by/)
+    const metrics = await (await fetch(`${bridge.url}/metrics`)).text()
+    expect(metrics).toContain('bridge_sla_past_deadline_total{destination="klaviyo",action="delivered_late"} 1')
+  })
+
   it('exposes health, Prometheus metrics and the OpenAPI document', async () => {
     bridge = await testBridge()
     await send(40)

@@ -63,6 +63,14 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, dro
       expect(b[0].message).toMatchObject({ type: 'track', messageId: 'm1' })
     })
 
+    it('leases only the priority lane when asked', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['klaviyo'])] }]))
+      await store.accept(webhook([{ id: 'rc:2', messages: [{ ...msg('m2', []), destinations: [{ destination: 'klaviyo', priority: 10, deadlineAt: T0 + 300_000 }] }] }]))
+      const lane = await store.lease('klaviyo', 10, 30_000, T0, 1)
+      expect(lane.map((j) => [j.messageId, j.deadlineAt])).toEqual([['m2', T0 + 300_000]])
+      expect(await store.lease('klaviyo', 10, 30_000, T0, 1)).toEqual([])
+    })
+
     it('gives an expired lease to another worker and ignores the first worker late answer', async () => {
       await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment'])] }]))
       const [first] = await store.lease('segment', 1, 1_000, T0)
