@@ -1,6 +1,7 @@
 import type { Destination } from './types.ts'
 import { policyFromEnv, defaultPolicy } from './types.ts'
 import { segmentDestination } from './segment.ts'
+import { hubspotDestination } from '../functions/hubspot-destination.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
@@ -24,7 +25,9 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       sandboxed,
       policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 100, concurrency: 2 }, env)
     })
-  }
+  },
+  // HubSpot through our Segment destination function (destination-functions/hubspot), run in the local Functions runtime.
+  hubspot: hubspotDestination
 }
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {

@@ -1,6 +1,8 @@
 import type { Router } from 'express'
 import type { FaultSwitch } from './faults.ts'
 import { createSegmentSandbox } from './segment.ts'
+import { createHubspotSandbox } from './hubspot.ts'
+import { createSegmentPublicApiSandbox } from './segment-public-api.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -15,5 +17,9 @@ export interface Sandbox {
 
 export function createSandboxes(): Sandbox[] {
   const segment = createSegmentSandbox()
-  return [{ vendor: 'segment', ...segment }]
+  return [
+    { vendor: 'segment', ...segment },
+    { vendor: 'hubspot', ...createHubspotSandbox() },
+    { vendor: 'segment-public-api', ...createSegmentPublicApiSandbox() }
+  ]
 }

@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
+import { buildFunction, projectRoot, type BuiltFunction } from './build.ts'
+
+/**
+ * Creates or updates a destination function through the Segment Public API (segmentio/public-api-sdk-typescript
+ * api/functionsApi.ts): finds it by display name in `GET /functions?resourceType=DESTINATION` (Segment appends
+ * " (<Workspace>)" to destination function names, so both forms match), then `POST /functions` or
+ * `PATCH /functions/{id}` with the built code and the settings declared in `destination-functions/<name>/function.json`.
+ * `dryRun` only reads, and returns a diff of code and settings. Unchanged code and settings ⇒ no write.
+ *
+ * Env: SEGMENT_API_TOKEN (bearer, required), SEGMENT_API_BASE_URL (default https://api.segmentapis.com; EU:
+ * https://eu1.api.segmentapis.com). 429s are retried after Retry-After (at most 3 times).
+ */
+export interface FunctionManifest {
+  displayName: string
+  description?: string
+  settings: Array<{ name: string; label: string; description: string; type: 'ARRAY' | 'BOOLEAN' | 'STRING' | 'TEXT_MAP'; required: boolean; sensitive: boolean }>
+}
+
+export interface DeployOptions {
+  dryRun?: boolean
+  env?: NodeJS.ProcessEnv
+  root?: string
+  /** Use an already built artifact (default: build now). */
+  built?: BuiltFunction
+  fetch?: typeof fetch
+  /** Max wait honoured for one Retry-After (ms). */
+  maxRetryAfterMs?: number
+}
+
+export interface DeployResult {
+  action: 'create' | 'update' | 'unchanged'
+  dryRun: boolean
+  id?: string
+  displayName: string
+  sha256: string
+  /** Unified-style diff of code and settings (remote → local); empty when unchanged. */
+  diff: string
+}
+
+interface RemoteFunction {
+  id: string
+  displayName: string
+  code: string
+  settings?: FunctionManifest['settings']
+}
+
+const MEDIA = 'application/vnd.segment.v1+json'
+
+export class SegmentApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
+    super(message)
+    this.name = 'SegmentApiError'
+  }
+}
+
+export async function readManifest(name: string, root = projectRoot): Promise<FunctionManifest> {
+  const file = path.join(root, 'destination-functions', name, 'function.json')
+  const raw = await readFile(file, 'utf8').catch(() => undefined)
+  if (raw === undefined) return { displayName: name, settings: [] }
+  const m = JSON.parse(raw) as Partial<FunctionManifest>
+  return { displayName: m.displayName ?? name, ...(m.description ? { description: m.description } : {}), settings: m.settings ?? [] }
+}
+
+export async function deployFunction(name: string, opts: DeployOptions = {}): Promise<DeployResult> {
+  const env = opts.env ?? process.env
+  const token = env.SEGMENT_API_TOKEN
+  if (!token) throw new Error('SEGMENT_API_TOKEN is not set (Segment workspace → Settings → Access Management → Tokens)')
+  const base = (env.SEGMENT_API_BASE_URL || 'https://api.segmentapis.com').replace(/\/+$/, '')
+  const doFetch = opts.fetch ?? fetch
+  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000
+
+  const call = async <T>(method: string, url: string, body?: unknown): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      const res = await doFetch(`${base}${url}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: MEDIA,
+          ...(body !== undefined ? { 'content-type': MEDIA } : {})
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+      })
+      const text = await res.text()
+      if (res.status === 429 && attempt < 3) {
+        const ra = Number(res.headers.get('retry-after') ?? '1')
+        await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(ra) ? ra * 1000 : 1000, maxRetryAfterMs)))
+        continue
+      }
+      if (!res.ok) {
+        let detail = text
+        try {
+          const errs = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors
+          if (errs?.length) detail = errs.map((e) => e.message).join('; ')
+        } catch {}
+        const hint = res.status === 401 || res.status === 403 ? ' (check SEGMENT_API_TOKEN and its Functions Admin permission)' : ''
+        throw new SegmentApiError(res.status, `Segment Public API ${method} ${url} answered ${res.status}: ${detail}${hint}`)
+      }
+      return (JSON.parse(text) as { data: T }).data
+    }
+  }
+
+  const [built, manifest] = await Promise.all([opts.built ?? buildFunction(name, { root: opts.root }), readManifest(name, opts.root)])
+
+  // Find by display name (paginated).
+  let existing: RemoteFunction | undefined
+  let cursor: string | undefined
+  do {
+    const q = new URLSearchParams({ resourceType: 'DESTINATION', 'pagination.count': '100', ...(cursor ? { 'pagination.cursor': cursor } : {}) })
+    const page = await call<{ functions: RemoteFunction[]; pagination?: { next?: string } }>('GET', `/functions?${q}`)
+    existing = page.functions.find((f) => f.displayName === manifest.displayName || f.displayName.startsWith(`${manifest.displayName} (`))
+    cursor = page.pagination?.next ?? undefined
+  } while (!existing && cursor)
+
+  // Canonical key order, so a remote that reorders fields shows no spurious diff.
+  const canon = (list: FunctionManifest['settings']) =>
+    JSON.stringify(
+      list.map((s) => ({ name: s.name, label: s.label, description: s.description ?? '', type: s.type, required: !!s.required, sensitive: !!s.sensitive })),
+      null,
+      2
+    )
+  const localSettings = canon(manifest.settings)
+  const remoteSettings = existing ? canon(existing.settings ?? []) : ''
+  const codeDiff = diffLines(existing?.code ?? '', built.code, existing ? `segment:${existing.id}/code` : 'segment:(new)/code', `dist/functions/${name}.js`)
+  const settingsDiff = diffLines(remoteSettings, localSettings, existing ? `segment:${existing.id}/settings` : 'segment:(new)/settings', `destination-functions/${name}/function.json`)
+  const diff = [codeDiff, settingsDiff].filter(Boolean).join('\n')
+  const base_ = { dryRun: !!opts.dryRun, displayName: manifest.displayName, sha256: built.sha256, diff }
+
+  if (existing && !diff) return { ...base_, action: 'unchanged', id: existing.id }
+  if (opts.dryRun) return { ...base_, action: existing ? 'update' : 'create', id: existing?.id }
+  if (existing) {
+    await call('PATCH', `/functions/${encodeURIComponent(existing.id)}`, { code: built.code, settings: manifest.settings })
+    return { ...base_, action: 'update', id: existing.id }
+  }
+  const created = await call<{ function: RemoteFunction }>('POST', '/functions', {
+    code: built.code,
+    displayName: manifest.displayName,
+    resourceType: 'DESTINATION',
+    settings: manifest.settings,
+    ...(manifest.description ? { description: manifest.description } : {})
+  })
+  return { ...base_, action: 'create', id: created.function.id }
+}
+
+/** Minimal unified diff (LCS on lines, 3 lines of context); '' when equal. */
+export function diffLines(a: string, b: string, fromLabel: string, toLabel: string): string {
+  if (a === b) return ''
+  const x = a === '' ? [] : a.split('\n')
+  const y = b === '' ? [] : b.split('\n')
+  const n = x.length
+  const m = y.length
+  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0))
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i]![j] = x[i] === y[j] ? lcs[i + 1]![j + 1]! + 1 : Math.max(lcs[i + 1]![j]!, lcs[i]![j + 1]!)
+  const ops: Array<{ t: ' ' | '-' | '+'; s: string }> = []
+  let i = 0
+  let j = 0
+  while (i < n && j < m) {
+    if (x[i] === y[j]) {
+      ops.push({ t: ' ', s: x[i]! })
+      i++
+      j++
+    } else if (lcs[i + 1]![j]! >= lcs[i]![j + 1]!) ops.push({ t: '-', s: x[i++]! })
+    else ops.push({ t: '+', s: y[j++]! })
+  }
+  while (i < n) ops.push({ t: '-', s: x[i++]! })
+  while (j < m) ops.push({ t: '+', s: y[j++]! })
+  const keep = new Array<boolean>(ops.length).fill(false)
+  ops.forEach((op, k) => {
+    if (op.t === ' ') return
+    for (let d = Math.max(0, k - 3); d <= Math.min(ops.length - 1, k + 3); d++) keep[d] = true
+  })
+  const out = [`--- ${fromLabel}`, `+++ ${toLabel}`]
+  let gap = false
+  ops.forEach((op, k) => {
+    if (!keep[k]) {
+      if (!gap) out.push('@@')
+      gap = true
+      return
+    }
+    gap = false
+    out.push(`${op.t}${op.s}`)
+  })
+  return out.join('\n')
+}
