@@ -50,8 +50,8 @@ export function webhookRouter(deps: IngestDeps): Router {
     if (!source) {
       return reject(req, res, 'unknown', 404, 'unknown_source', `no webhook source named "${name}"`, { sources: [...deps.sources.keys()] })
     }
-    const secretVar = source.secretEnv.find((v) => deps.env[v])
-    if (!secretVar) {
+    const secretVars = source.secretEnv.filter((v) => deps.env[v])
+    if (!deps.env[source.secretEnv[0]]) {
       // 503 so the platform retries: once the operator sets the secret, its queued deliveries go through.
       return reject(req, res, name, 503, 'source_not_configured', `${name} webhooks are refused until ${source.secretEnv[0]} is set`)
     }
@@ -66,7 +66,8 @@ export function webhookRouter(deps: IngestDeps): Router {
       query: Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, typeof v === 'string' ? v : undefined])),
       receivedAt: new Date(deps.clock.now())
     }
-    const verified = source.verify(request, deps.env[secretVar]!)
+    const attempts = secretVars.map((v) => source.verify(request, deps.env[v]!))
+    const verified = attempts.find((r) => r.ok) ?? attempts[0]
     if (!verified.ok) return reject(req, res, name, 401, 'invalid_signature', verified.reason, { scheme: source.authScheme })
 
     let payload: unknown
@@ -97,7 +98,7 @@ export function webhookRouter(deps: IngestDeps): Router {
         source: name,
         requestId: res.locals.requestId,
         receivedAt: request.receivedAt.getTime(),
-        rawBody: rawBody.toString('utf8'),
+        rawBody: source.redactRawBody ? source.redactRawBody(request) : rawBody.toString('utf8'),
         headers,
         items
       })

@@ -3,7 +3,7 @@ import { fieldsKey, safeEqual } from './signatures.ts'
 import { fromIsoString, normalizeEmail } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import type { DraftMessage } from '../messages.ts'
-import { compact } from '../normalize/compact.ts'
+import { identifyDraft, orQuarantine, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * Ambassador (getambassador.com) documents its webhook events by their UI names ("Referral Created",
@@ -104,56 +104,49 @@ export const ambassador: Source<AmbassadorPayload> = {
     const friendEmail = normalizeEmail(p.contact?.email)
     const out: DraftMessage[] = []
     if (advocateEmail) {
-      out.push({
-        role: 'identify-advocate',
-        type: 'identify',
-        userId: advocateEmail,
-        timestamp,
-        traits: compact({
-          email: advocateEmail,
-          first_name: p.ambassador?.first_name,
-          last_name: p.ambassador?.last_name,
-          referral_code: p.short_code,
-          referral_role: 'advocate',
-          source_platform: 'ambassador'
-        })
-      })
+      out.push(
+        identifyDraft(
+          {
+            email: advocateEmail,
+            first_name: p.ambassador?.first_name,
+            last_name: p.ambassador?.last_name,
+            referral_code: p.short_code,
+            referral_role: 'advocate',
+            source_platform: 'ambassador'
+          },
+          { role: 'identify-advocate', userId: advocateEmail, timestamp }
+        )
+      )
     }
     if (p.event === 'Referral Created') {
       if (!friendEmail) throw new InvalidPayloadError('Referral Created needs contact.email (the referred friend)')
       out.push(
-        {
-          role: 'identify-friend',
-          type: 'identify',
-          userId: friendEmail,
-          timestamp,
-          traits: compact({
+        identifyDraft(
+          {
             email: friendEmail,
             first_name: p.contact?.first_name,
             last_name: p.contact?.last_name,
             referral_role: 'friend',
             referred_by: advocateEmail,
             source_platform: 'ambassador'
-          })
-        },
-        {
-          role: 'track',
-          type: 'track',
-          event: 'Referral Created',
-          userId: friendEmail,
-          timestamp,
-          properties: compact({
+          },
+          { role: 'identify-friend', userId: friendEmail, timestamp }
+        ),
+        trackDraft(
+          'Referral Created',
+          {
             referral_id: `ambassador_${item.key.slice(0, 24)}`,
             referral_code: p.short_code,
-            advocate_id: advocateEmail,
+            advocate_id: orQuarantine(advocateEmail),
             advocate_email: advocateEmail,
             friend_id: friendEmail,
             friend_email: friendEmail,
             campaign_id: p.campaign_uid === undefined ? undefined : String(p.campaign_uid),
             status: 'created',
             source_platform: 'ambassador'
-          })
-        }
+          },
+          { role: 'track', userId: friendEmail, timestamp }
+        )
       )
     }
     return out

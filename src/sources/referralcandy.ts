@@ -1,6 +1,7 @@
 import type { Source } from './types.ts'
 import { fieldsKey, md5Hex, safeEqual } from './signatures.ts'
 import { fromUnixSeconds, normalizeEmail } from '../normalize/units.ts'
+import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * ReferralCandy's one outbound webhook: the Custom Reward webhook, sent when a referred purchase is detected
@@ -55,33 +56,23 @@ export const referralcandy: Source<ReferralCandyPayload> = {
     const timestamp = fromUnixSeconds(p.referral_timestamp, 'referral_timestamp')
     const referralId = `referralcandy_${item.key.slice(0, 24)}`
     return [
-      {
-        role: 'identify-advocate',
-        type: 'identify',
-        userId: advocate,
-        timestamp,
-        traits: { email: advocate, referral_role: 'advocate', source_platform: 'referralcandy' }
-      },
-      {
-        role: 'identify-friend',
-        type: 'identify',
-        userId: friend,
-        timestamp,
-        traits: {
+      identifyDraft(
+        { email: advocate, referral_role: 'advocate', source_platform: 'referralcandy' },
+        { role: 'identify-advocate', userId: advocate, timestamp }
+      ),
+      identifyDraft(
+        {
           email: friend,
           referral_role: 'friend',
           referred_by: advocate,
           referral_id: referralId,
           source_platform: 'referralcandy'
-        }
-      },
-      {
-        role: 'track',
-        type: 'track',
-        event: 'Referral Created',
-        userId: friend,
-        timestamp,
-        properties: {
+        },
+        { role: 'identify-friend', userId: friend, timestamp }
+      ),
+      trackDraft(
+        'Referral Created',
+        {
           referral_id: referralId,
           advocate_id: advocate,
           advocate_email: advocate,
@@ -89,8 +80,9 @@ export const referralcandy: Source<ReferralCandyPayload> = {
           friend_email: friend,
           status: 'converted',
           source_platform: 'referralcandy'
-        }
-      }
+        },
+        { role: 'track', userId: friend, timestamp }
+      )
     ]
   }
 }

@@ -1,8 +1,8 @@
 import type { Source } from './types.ts'
 import { hmacSha256, safeEqual } from './signatures.ts'
 import { currencyCode, fromIsoString, integerMinor, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
-import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import { identifyDraft, orQuarantine, trackDraft, type PropertiesOf } from '../tracking-plan/draft.ts'
 
 /**
  * Rewardful (developers.rewardful.com/webhooks): envelope `{object, event: {id, type, created_at}, request}`.
@@ -81,12 +81,8 @@ export const rewardful: Source<RewardfulPayload> = {
 
 function advocateIdentify(affiliate: Person & { links?: Link[] }, timestamp: string): DraftMessage {
   const email = normalizeEmail(affiliate.email)
-  return {
-    role: 'identify-advocate',
-    type: 'identify',
-    userId: email ?? `rewardful:${affiliate.id}`,
-    timestamp,
-    traits: compact({
+  return identifyDraft(
+    {
       email,
       first_name: affiliate.first_name,
       last_name: affiliate.last_name,
@@ -94,8 +90,9 @@ function advocateIdentify(affiliate: Person & { links?: Link[] }, timestamp: str
       referral_role: 'advocate',
       rewardful_affiliate_id: affiliate.id,
       source_platform: 'rewardful'
-    })
-  }
+    },
+    { role: 'identify-advocate', userId: email ?? `rewardful:${affiliate.id}`, timestamp }
+  )
 }
 
 function referralMessages(referral: Referral, type: string, timestamp: string): DraftMessage[] {
@@ -108,42 +105,57 @@ function referralMessages(referral: Referral, type: string, timestamp: string): 
   if (!customer || !(friendEmail || customer.id)) return out
   const friendId = friendEmail ?? `rewardful:${customer.id}`
   const [firstName, ...rest] = (customer.name ?? '').split(' ')
-  out.push({
-    role: 'identify-friend',
-    type: 'identify',
-    userId: friendId,
-    timestamp,
-    traits: compact({
-      email: friendEmail,
-      first_name: firstName || undefined,
-      last_name: rest.join(' ') || undefined,
-      referral_role: 'friend',
-      referred_by: advocateEmail,
-      referral_id: referral.id,
-      source_platform: 'rewardful'
-    })
-  })
-  const common = compact({
-    referral_id: referral.id,
-    referral_code: referral.link?.token,
-    advocate_id: advocateEmail ?? referral.affiliate?.id,
-    advocate_email: advocateEmail,
-    friend_id: friendId,
-    friend_email: friendEmail,
-    source_platform: 'rewardful'
-  })
-  if (type === 'referral.lead' || type === 'referral.created') {
-    out.push({
-      role: 'track',
-      type: 'track',
-      event: type === 'referral.lead' ? 'Referred Friend Signed Up' : 'Referral Created',
-      userId: friendId,
-      timestamp,
-      properties: type === 'referral.lead' ? common : { ...common, status: referral.conversion_state ?? 'created' }
-    })
-  } else {
-    out.push({ role: 'track', type: 'track', event: 'Referral Created', userId: friendId, timestamp, properties: { ...common, status: 'converted' } })
+  out.push(
+    identifyDraft(
+      {
+        email: friendEmail,
+        first_name: firstName || undefined,
+        last_name: rest.join(' ') || undefined,
+        referral_role: 'friend',
+        referred_by: advocateEmail,
+        referral_id: referral.id,
+        source_platform: 'rewardful'
+      },
+      { role: 'identify-friend', userId: friendId, timestamp }
+    )
+  )
+  const advocateId = advocateEmail ?? referral.affiliate?.id
+  if (type === 'referral.lead') {
+    out.push(
+      trackDraft(
+        'Referred Friend Signed Up',
+        {
+          referral_id: referral.id,
+          referral_code: referral.link?.token,
+          advocate_id: advocateId,
+          advocate_email: advocateEmail,
+          friend_id: friendId,
+          friend_email: friendEmail,
+          source_platform: 'rewardful'
+        },
+        { role: 'track', userId: friendId, timestamp }
+      )
+    )
+    return out
   }
+  // Rewardful's conversion_state is free text to us; values outside the plan's enum are quarantined by the runtime check.
+  const status = type === 'referral.created' ? ((referral.conversion_state as PropertiesOf<'Referral Created'>['status'] | undefined) ?? 'created') : 'converted'
+  out.push(
+    trackDraft(
+      'Referral Created',
+      {
+        referral_id: referral.id,
+        referral_code: referral.link?.token,
+        advocate_id: orQuarantine(advocateId),
+        advocate_email: advocateEmail,
+        friend_id: friendId,
+        friend_email: friendEmail,
+        status,
+        source_platform: 'rewardful'
+      },
+      { role: 'track', userId: friendId, timestamp }
+    )
+  )
   return out
 }
 
@@ -155,13 +167,9 @@ function saleMessages(sale: Sale, timestamp: string): DraftMessage[] {
   const friendId = friendEmail ?? (customer?.id ? `rewardful:${customer.id}` : undefined)
   const advocateEmail = normalizeEmail(sale.affiliate?.email)
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Order Completed',
-      ...(friendId ? { userId: friendId } : { anonymousId: `rewardful-sale:${sale.id}` }),
-      timestamp: sale.charged_at ? fromIsoString(sale.charged_at, 'object.charged_at') : timestamp,
-      properties: compact({
+    trackDraft(
+      'Order Completed',
+      {
         order_id: sale.stripe_charge_id ?? sale.id,
         revenue: minorToDecimal(minor, currency),
         revenue_minor: minor,
@@ -173,8 +181,13 @@ function saleMessages(sale: Sale, timestamp: string): DraftMessage[] {
         friend_id: friendId,
         friend_email: friendEmail,
         source_platform: 'rewardful'
-      })
-    }
+      },
+      {
+        role: 'track',
+        ...(friendId ? { userId: friendId } : { anonymousId: `rewardful-sale:${sale.id}` }),
+        timestamp: sale.charged_at ? fromIsoString(sale.charged_at, 'object.charged_at') : timestamp
+      }
+    )
   ]
 }
 
@@ -185,13 +198,9 @@ function commissionMessages(commission: { id: string; amount: number; currency: 
   const advocateEmail = normalizeEmail(advocate?.email)
   const advocateId = advocateEmail ?? (advocate?.id ? `rewardful:${advocate.id}` : `rewardful-commission:${commission.id}`)
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId: advocateId,
-      timestamp,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: commission.id,
         reward_type: 'commission',
         recipient_role: 'advocate',
@@ -204,7 +213,8 @@ function commissionMessages(commission: { id: string; amount: number; currency: 
         friend_email: normalizeEmail(commission.sale?.referral?.customer?.email),
         order_id: commission.sale?.stripe_charge_id ?? commission.sale?.id,
         source_platform: 'rewardful'
-      })
-    }
+      },
+      { role: 'track', userId: advocateId, timestamp }
+    )
   ]
 }

@@ -27,7 +27,10 @@ export interface WebhookItem {
 export interface Source<Payload = any> {
   /** URL segment: POST /webhooks/<name>. */
   name: string
-  /** Env var(s) holding the secret; the first one set is used. */
+  /**
+   * Env var(s) holding the secret. The first must be set for the source to accept anything; every one that is
+   * set is tried, so a rotated secret (e.g. `SHOPIFY_WEBHOOK_SECRET_PREVIOUS`) keeps verifying during the switch.
+   */
   secretEnv: string[]
   /** Content types the platform documents; anything else is 415. */
   contentTypes: string[]
@@ -36,6 +39,8 @@ export interface Source<Payload = any> {
   /** True when the platform signs nothing and we rely on a configured shared secret (weaker, documented). */
   sharedSecretOnly?: boolean
   verify(request: WebhookRequest, secret: string): Verification
+  /** The raw body as stored, when it carries a secret itself (Talkable's form `key`). Default: the bytes as text. */
+  redactRawBody?(request: WebhookRequest): string
   /** Bytes → value; JSON unless the platform posts forms. Only called after verify. */
   parse?(request: WebhookRequest): unknown
   /** Draft-07 JSON Schema of the raw payload, checked with ajv before anything is stored. */
