@@ -1,6 +1,7 @@
 import type { Destination } from './types.ts'
 import { policyFromEnv, defaultPolicy } from './types.ts'
 import { segmentDestination } from './segment.ts'
+import { mixpanelDestination } from './mixpanel.ts'
 import { hubspotDestination } from '../functions/hubspot-destination.ts'
 
 /**
@@ -24,6 +25,18 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       host: env.SEGMENT_HOST || (sandboxed ? `${sandboxBase}/segment` : 'https://api.segment.io'),
       sandboxed,
       policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 100, concurrency: 2 }, env)
+    })
+  },
+  // Mixpanel is not a Segment Functions global, so the bridge delivers it itself with the official SDK. The SDK
+  // refuses to send the API secret over plain HTTP, so the sandbox is reached with the project token (/track).
+  mixpanel: ({ env, sandboxBase }) => {
+    const sandboxed = !env.MIXPANEL_TOKEN
+    return mixpanelDestination({
+      token: env.MIXPANEL_TOKEN || 'sandbox-token',
+      secret: sandboxed ? undefined : env.MIXPANEL_API_SECRET || undefined,
+      host: env.MIXPANEL_HOST || (sandboxed ? `${sandboxBase}/mixpanel` : 'api.mixpanel.com'),
+      sandboxed,
+      policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4 }, env)
     })
   },
   // HubSpot through our Segment destination function (destination-functions/hubspot), run in the local Functions runtime.

@@ -3,6 +3,7 @@ import type { FaultSwitch } from './faults.ts'
 import { createSegmentSandbox } from './segment.ts'
 import { createHubspotSandbox } from './hubspot.ts'
 import { createSegmentPublicApiSandbox } from './segment-public-api.ts'
+import { createVendorSandboxes } from './vendors.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -20,6 +21,7 @@ export function createSandboxes(): Sandbox[] {
   return [
     { vendor: 'segment', ...segment },
     { vendor: 'hubspot', ...createHubspotSandbox() },
-    { vendor: 'segment-public-api', ...createSegmentPublicApiSandbox() }
+    { vendor: 'segment-public-api', ...createSegmentPublicApiSandbox() },
+    ...createVendorSandboxes()
   ]
 }

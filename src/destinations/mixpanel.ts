@@ -1,0 +1,226 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { createHash } from 'node:crypto'
+import diagnostics from 'node:diagnostics_channel'
+import type { ClientRequest, IncomingMessage } from 'node:http'
+import Mixpanel from 'mixpanel'
+import type { Message, TrackMessage, IdentifyMessage } from '../messages.ts'
+import { classifyError, classifyStatus } from '../queue/classify.ts'
+import { parseRetryAfter } from '../queue/backoff.ts'
+import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPolicy } from './types.ts'
+
+/**
+ * Mixpanel through the official `mixpanel` npm package.
+ *
+ * - Events: `import` (server-side endpoint, any age, Basic auth) when a project secret or service account is
+ *   configured, else `track` (project token only; Mixpanel drops events older than five days there). Either way
+ *   `$insert_id` is derived from the messageId and `time` is the message timestamp, so a redelivered message
+ *   has the same (event, distinct_id, time, $insert_id) and Mixpanel keeps it once.
+ * - `$insert_id` must be ≤ 36 characters of [A-Za-z0-9-]; our messageIds are longer (`rb-<source>-<32 hex>-<role>`),
+ *   so a messageId that does not fit is replaced by the first 36 hex characters of its SHA-256, as Mixpanel's
+ *   docs suggest. Deterministic, so dedupe still holds.
+ * - identify → people `$set` (email → `$email`, first_name → `$first_name`, last_name → `$last_name`, the rest
+ *   as is: referred_by, referral_code, referral_role ...). `$set` is idempotent.
+ * - Referral counts: `people.increment('referrals_count')` would count a redelivered `Referral Created` twice
+ *   (`$add` has no dedupe key), so instead the advocate's profile gets `$union` `{referral_ids: [referral_id]}`:
+ *   a set, idempotent under retries and reordering; the count is the list's length in Mixpanel reports.
+ *
+ * The SDK reports failures as `Error("Mixpanel Server Error: <body>")` with no status code or headers
+ * (mixpanel-node#229), and real 429 bodies carry no code (`{"error":"Project exceeded rate limits...","status":0}`).
+ * To classify properly we read the HTTP status and Retry-After of the SDK's own request through Node's
+ * `http.client.request.start` / `http.client.response.finish` diagnostics channels, tying each request to the call
+ * that made it with AsyncLocalStorage. No monkey-patching; requests made outside our calls are ignored. The SDK
+ * has no request timeout either, so the same capture lets us abort a hung request after `timeoutMs`.
+ *
+ * Pointing it at a sandbox: `Mixpanel.init(token, { host: '127.0.0.1:3000', protocol: 'http', path: '/sandbox/mixpanel' })`
+ * works (the SDK splits host:port and prefixes `path` to every endpoint); `host` may also be given here as a
+ * URL (`http://127.0.0.1:3000/sandbox/mixpanel`). The SDK refuses to send a secret or service-account credentials
+ * over plain HTTP ("Must use HTTPS if authenticating with API Secret"), so an `http:` target works with the
+ * token-only `/track` path; we reject secret + http at construction rather than fail every delivery.
+ */
+export interface MixpanelDestinationConfig {
+  token: string
+  /** Project API secret (deprecated by Mixpanel but still accepted on /import). */
+  secret?: string
+  /** Service account (recommended for /import). */
+  serviceAccount?: { username: string; secret: string; projectId: string }
+  /** `api.mixpanel.com`, `api-eu.mixpanel.com`, `127.0.0.1:3000`, or a URL `http://127.0.0.1:3000/sandbox/mixpanel`. */
+  host: string
+  protocol?: 'http' | 'https'
+  /** Path prefix (e.g. `/sandbox/mixpanel`); taken from `host` when that is a URL. */
+  path?: string
+  sandboxed: boolean
+  policy?: Partial<DeliveryPolicy>
+  /** Per-request timeout; the SDK has none. */
+  timeoutMs?: number
+}
+
+interface Capture {
+  request?: ClientRequest
+  statusCode?: number
+  retryAfter?: string
+}
+
+const captures = new AsyncLocalStorage<Capture>()
+const byRequest = new WeakMap<object, Capture>()
+let subscribed = false
+
+function subscribeOnce(): void {
+  if (subscribed) return
+  subscribed = true
+  diagnostics.subscribe('http.client.request.start', (msg) => {
+    const capture = captures.getStore()
+    const request = (msg as { request: ClientRequest }).request
+    if (capture && request) {
+      capture.request = request
+      byRequest.set(request, capture)
+    }
+  })
+  diagnostics.subscribe('http.client.response.finish', (msg) => {
+    const { request, response } = msg as { request: ClientRequest; response: IncomingMessage }
+    const capture = byRequest.get(request)
+    if (!capture) return
+    capture.statusCode = response.statusCode
+    const ra = response.headers['retry-after']
+    capture.retryAfter = Array.isArray(ra) ? ra[0] : ra
+  })
+}
+
+/** Mixpanel's `$insert_id`: ≤ 36 chars, alphanumeric or '-'. */
+export function mixpanelInsertId(messageId: string): string {
+  return /^[A-Za-z0-9-]{1,36}$/.test(messageId) ? messageId : createHash('sha256').update(messageId).digest('hex').slice(0, 36)
+}
+
+const TRAIT_MAP: Record<string, string> = { email: '$email', first_name: '$first_name', last_name: '$last_name', name: '$name', phone: '$phone' }
+
+export function mixpanelPeopleSet(traits: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(traits)) {
+    if (v === undefined || v === null) continue
+    out[TRAIT_MAP[k] ?? k] = v
+  }
+  return out
+}
+
+const quietLogger = { trace() {}, debug() {}, info() {}, warn() {}, error() {} }
+
+export function resolveMixpanelTarget(config: Pick<MixpanelDestinationConfig, 'host' | 'protocol' | 'path'>): { host: string; protocol: 'http' | 'https'; path: string } {
+  if (config.host.includes('://')) {
+    const url = new URL(config.host)
+    const protocol = url.protocol.replace(':', '')
+    if (protocol !== 'http' && protocol !== 'https') throw new Error(`mixpanel: unsupported protocol ${url.protocol}`)
+    const path = (config.path ?? url.pathname).replace(/\/+$/, '')
+    return { host: url.host, protocol, path }
+  }
+  return { host: config.host, protocol: config.protocol ?? 'https', path: (config.path ?? '').replace(/\/+$/, '') }
+}
+
+export function mixpanelDestination(config: MixpanelDestinationConfig): Destination {
+  subscribeOnce()
+  const policy: DeliveryPolicy = { ...defaultPolicy, concurrency: 4, ...config.policy }
+  const target = resolveMixpanelTarget(config)
+  const useImport = Boolean(config.secret || config.serviceAccount)
+  if (useImport && target.protocol !== 'https') {
+    throw new Error(
+      'mixpanel: the official SDK sends the API secret / service account only over HTTPS; use an https host, or no secret (events then go through /track with the project token)'
+    )
+  }
+  const timeoutMs = config.timeoutMs ?? 10_000
+  const client = Mixpanel.init(config.token, {
+    host: target.host,
+    protocol: target.protocol,
+    path: target.path,
+    keepAlive: true,
+    logger: quietLogger,
+    ...(config.secret ? { secret: config.secret } : {}),
+    ...(config.serviceAccount
+      ? { credentials: new Mixpanel.ServiceAccountCredentials(config.serviceAccount.username, config.serviceAccount.secret, config.serviceAccount.projectId) }
+      : {})
+  })
+
+  /** Runs one SDK call and turns its outcome into a DeliveryResult using the captured HTTP status. */
+  function call(label: string, start: (cb: (err: Error | undefined) => void) => void): Promise<DeliveryResult> {
+    const capture: Capture = {}
+    return new Promise<DeliveryResult>((resolve) => {
+      let settled = false
+      const finish = (result: DeliveryResult) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        resolve(result)
+      }
+      const timer = setTimeout(() => {
+        capture.request?.destroy()
+        finish({ status: 'retry', error: `timeout: Mixpanel ${label} took longer than ${timeoutMs} ms` })
+      }, timeoutMs)
+      try {
+        captures.run(capture, () =>
+          start((err) => {
+            if (!err) return finish({ status: 'delivered' })
+            finish(classify(label, err, capture))
+          })
+        )
+      } catch (err) {
+        // The SDK throws synchronously on configuration errors (bad time, protocol): retrying will not help.
+        finish({ status: 'permanent', error: `Mixpanel ${label}: ${(err as Error).message}` })
+      }
+    })
+  }
+
+  function sendEvent(m: TrackMessage, distinctId: string): Promise<DeliveryResult> {
+    const time = Date.parse(m.timestamp)
+    if (Number.isNaN(time)) return Promise.resolve({ status: 'permanent', error: `invalid timestamp ${m.timestamp}` })
+    const properties: Record<string, unknown> = {
+      ...m.properties,
+      distinct_id: distinctId,
+      $insert_id: mixpanelInsertId(m.messageId),
+      time
+    }
+    if (m.context.protocols?.event_version !== undefined) properties.event_version = m.context.protocols.event_version
+    return useImport
+      ? call('import', (cb) => client.import(m.event, time, properties, cb))
+      : call('track', (cb) => client.track(m.event, properties, cb))
+  }
+
+  async function deliverOne(m: Message): Promise<DeliveryResult> {
+    const distinctId = m.userId ?? m.anonymousId
+    if (!distinctId) return { status: 'ignored', reason: 'no userId or anonymousId' }
+    if (m.type === 'identify') return identify(m, distinctId)
+    const result = await sendEvent(m, distinctId)
+    if (result.status !== 'delivered') return result
+    const advocate = m.properties.advocate_id
+    const referralId = m.properties.referral_id
+    if (m.event === 'Referral Created' && typeof advocate === 'string' && advocate && typeof referralId === 'string' && referralId) {
+      // Idempotent stand-in for people.increment('referrals_count'): see the header comment.
+      return call('engage $union', (cb) => client.people.union(advocate, { referral_ids: [referralId] }, cb))
+    }
+    return result
+  }
+
+  function identify(m: IdentifyMessage, distinctId: string): Promise<DeliveryResult> {
+    const set = mixpanelPeopleSet(m.traits)
+    if (Object.keys(set).length === 0) return Promise.resolve({ status: 'ignored', reason: 'identify without traits' })
+    return call('engage $set', (cb) => client.people.set(distinctId, set, cb))
+  }
+
+  return {
+    name: 'mixpanel',
+    sandboxed: config.sandboxed,
+    target: `${target.protocol}://${target.host}${target.path} (${useImport ? '/import' : '/track'})`,
+    policy,
+    accepts: (m) => Boolean(m.userId ?? m.anonymousId),
+    deliver: (messages) => Promise.all(messages.map(deliverOne))
+  }
+}
+
+function classify(label: string, err: Error, capture: Capture): DeliveryResult {
+  const message = `Mixpanel ${label}: ${err.message}`
+  if (capture.statusCode !== undefined) {
+    if (capture.statusCode >= 200 && capture.statusCode < 300) {
+      // 200 with body `0`: the payload was not accepted and a retry will send the same payload.
+      return { status: 'permanent', error: message, statusCode: capture.statusCode }
+    }
+    return classifyStatus(capture.statusCode, message, parseRetryAfter(capture.retryAfter, Date.now()))
+  }
+  // No response at all: network error (ECONNRESET, ECONNREFUSED ...), retried by classifyError.
+  return classifyError(err)
+}
