@@ -94,7 +94,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       ? await options.destinations(sandboxBase)
       : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase })))
   worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
-  if (options.deliver !== false) worker.start()
+  // DELIVERY=off runs an ingest-only instance (another instance, or a later start, delivers).
+  if (options.deliver ?? config.env.DELIVERY !== 'off') worker.start()
 
   const publicUrl = (config.publicUrl ?? url).replace(/\/$/, '')
   logger.info('referral-bridge listening', {

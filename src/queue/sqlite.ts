@@ -34,28 +34,65 @@ export class SqliteStore implements Store {
     this.db.prepare('SELECT 1').get()
   }
 
-  async accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+  private pendingWrites: Array<{ write: () => unknown; resolve: (r: any) => void; reject: (e: unknown) => void }> = []
+  private flushScheduled = false
+
+  /**
+   * Group commit: writes requested in the same event-loop turn (webhooks from concurrent requests, outcomes of a
+   * delivered batch) share one transaction, so one fsync covers them all. Each caller still gets its answer only
+   * after the commit that holds its write.
+   */
+  private groupWrite<T>(write: () => T): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.pendingWrites.push({ write, resolve, reject })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(() => this.flushWrites())
+      }
+    })
+  }
+
+  private flushWrites(): void {
+    this.flushScheduled = false
+    const batch = this.pendingWrites.splice(0)
+    try {
+      const results = this.db.transaction(() => batch.map((p) => p.write())).immediate()
+      batch.forEach((p, i) => p.resolve(results[i]))
+    } catch {
+      // One write that fails must not fail the others: commit them one by one.
+      for (const p of batch) {
+        try {
+          p.resolve(this.db.transaction(p.write).immediate())
+        } catch (err) {
+          p.reject(err)
+        }
+      }
+    }
+  }
+
+  accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+    return this.groupWrite(() => this.acceptOne(webhook))
+  }
+
+  private acceptOne(w: WebhookToAccept): AcceptResult {
     const insertInbox = this.stmt(
       `INSERT INTO inbox (id, source, event_type, request_id, received_at, status, reason, payload, raw_body, headers)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
     )
-    const run = this.db.transaction((w: WebhookToAccept) => {
-      const result: AcceptResult = { stored: [], duplicates: [] }
-      for (const item of w.items) {
-        const info = insertInbox.run(
-          item.id, w.source, item.eventType, w.requestId, w.receivedAt, item.status, item.reason ?? null,
-          JSON.stringify(item.payload), w.rawBody, JSON.stringify(w.headers)
-        )
-        if (info.changes === 0) {
-          result.duplicates.push(item.id)
-          continue
-        }
-        result.stored.push(item.id)
-        this.insertMessages(item.id, w.source, item.messages, w.receivedAt)
+    const result: AcceptResult = { stored: [], duplicates: [] }
+    for (const item of w.items) {
+      const info = insertInbox.run(
+        item.id, w.source, item.eventType, w.requestId, w.receivedAt, item.status, item.reason ?? null,
+        JSON.stringify(item.payload), w.rawBody, JSON.stringify(w.headers)
+      )
+      if (info.changes === 0) {
+        result.duplicates.push(item.id)
+        continue
       }
-      return result
-    })
-    return run.immediate(webhook)
+      result.stored.push(item.id)
+      this.insertMessages(item.id, w.source, item.messages, w.receivedAt)
+    }
+    return result
   }
 
   private insertMessages(inboxId: string, source: string, messages: NewMessage[], now: number): void {
@@ -118,7 +155,7 @@ export class SqliteStore implements Store {
     return this.finish(job, attempt, 'dead', null, null)
   }
 
-  private finish(job: LeasedJob, a: AttemptRecord, status: JobStatus, nextAttemptAt: number | null, deliveredAt: number | null): boolean {
+  private finish(job: LeasedJob, a: AttemptRecord, status: JobStatus, nextAttemptAt: number | null, deliveredAt: number | null): Promise<boolean> {
     const update = this.stmt(
       `UPDATE jobs SET status = ?, attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
          lease_token = NULL, lease_until = NULL, updated_at = ?, delivered_at = COALESCE(?, delivered_at), last_error = ?
@@ -129,13 +166,12 @@ export class SqliteStore implements Store {
       `INSERT INTO attempts (job_id, attempt, started_at, finished_at, outcome, status_code, error)
        SELECT id, (SELECT COALESCE(MAX(attempt), 0) + 1 FROM attempts WHERE job_id = jobs.id), ?, ?, ?, ?, ? FROM jobs WHERE id = ?`
     )
-    const run = this.db.transaction(() => {
+    return this.groupWrite(() => {
       const info = update.run(status, nextAttemptAt, a.finishedAt, deliveredAt, clip(a.error), job.id, job.leaseToken)
       if (info.changes === 0) return false
       insertAttempt.run(a.startedAt, a.finishedAt, a.outcome, a.statusCode ?? null, clip(a.error), job.id)
       return true
     })
-    return run.immediate()
   }
 
   async release(jobs: LeasedJob[], now: number): Promise<void> {

@@ -9,12 +9,14 @@ import { FaultSwitch } from './faults.ts'
  */
 export interface SegmentSandboxState {
   messages: Map<string, Record<string, unknown>>
+  /** When each messageId first arrived (ms), for latency measurements. */
+  firstSeenAt: Map<string, number>
   received: number
   batches: number
 }
 
 export function createSegmentSandbox(options: { writeKey?: string } = {}) {
-  const state: SegmentSandboxState = { messages: new Map(), received: 0, batches: 0 }
+  const state: SegmentSandboxState = { messages: new Map(), firstSeenAt: new Map(), received: 0, batches: 0 }
   const faults = new FaultSwitch()
   const router: Router = express.Router()
   router.use(faults.router())
@@ -42,7 +44,10 @@ export function createSegmentSandbox(options: { writeKey?: string } = {}) {
     for (const m of body.batch) {
       state.received++
       const id = String(m.messageId)
-      if (!state.messages.has(id)) state.messages.set(id, m)
+      if (!state.messages.has(id)) {
+        state.messages.set(id, m)
+        state.firstSeenAt.set(id, Date.now())
+      }
     }
     res.status(200).json({ success: true })
   })

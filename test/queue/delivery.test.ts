@@ -40,6 +40,7 @@ describe('delivery', () => {
     bridge.segment.faults.add({ kind: 'status', status: 503, count: 3 })
     await send(10)
     await until(() => bridge.segment.state.messages.size === 3, 15_000, 'delivery after the outage')
+    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 3, 5_000, 'jobs recorded delivered')
     const [job] = (await bridge.store.listJobs('delivered', {})).filter((j) => j.event === 'Referral Created')
     const detail = await bridge.store.getEvent(job.inboxId)
     const attempts = detail!.attempts.filter((a) => a.jobId === job.id)
