@@ -108,7 +108,10 @@ export function webhookRouter(deps: IngestDeps): Router {
       if (quarantined) deps.metrics.quarantined.inc({ source: name }, quarantined)
       deps.logger.info('webhook accepted', { requestId: res.locals.requestId, source: name, stored: result.stored, duplicates: result.duplicates.length, quarantined })
       if (result.stored.length) deps.onAccepted()
-      res.status(200).json({ ok: true, stored: result.stored.length, duplicates: result.duplicates.length, ids: [...result.stored, ...result.duplicates] })
+      const summary = { stored: result.stored.length, duplicates: result.duplicates.length, ids: [...result.stored, ...result.duplicates] }
+      const ack = source.acknowledge?.(summary)
+      if (ack) res.status(200).type(ack.contentType).send(ack.body)
+      else res.status(200).json({ ok: true, ...summary })
     } catch (err) {
       // Not committed: the platform must retry, so 503, never 200.
       deps.logger.error('webhook not stored', { requestId: res.locals.requestId, source: name, error: err })

@@ -51,6 +51,11 @@ export interface Source<Payload = any> {
    */
   unroutable?(payload: Payload, request: WebhookRequest): string | undefined
   items(payload: Payload, request: WebhookRequest): WebhookItem[]
+  /**
+   * The 200 body some platforms require once the webhook is committed (Salesforce Outbound Messaging wants a SOAP
+   * `<Ack>true</Ack>` envelope). Default: JSON `{ok, stored, duplicates, ids}`.
+   */
+  acknowledge?(result: { stored: number; duplicates: number; ids: string[] }): { contentType: string; body: string }
   /** Maps one item to Segment Spec drafts. Throw InvalidPayloadError for values that cannot be normalized. */
   normalize(item: WebhookItem): DraftMessage[]
 }
