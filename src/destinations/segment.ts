@@ -25,8 +25,23 @@ export function segmentDestination(config: { writeKey: string; host: string; san
     maxRateLimitDuration: 10,
     httpRequestTimeout: 10_000
   })
-  // Delivery failures arrive through callbacks; the emitter's 'error' would otherwise be unhandled.
-  analytics.on('error', () => {})
+  // Acknowledgements come from the library's emitter, not from per-call callbacks: analytics-core holds every
+  // callback back until at least 300 ms after the call (its `invokeCallback` delay), which capped a delivery lane
+  // at one batch per 300 ms. The emitter fires as soon as the batch holding the message is answered.
+  const waiting = new Map<string, (result: DeliveryResult) => void>()
+  const settle = (messageId: string | undefined, result: DeliveryResult) => {
+    const resolve = messageId === undefined ? undefined : waiting.get(messageId)
+    if (!resolve) return
+    waiting.delete(messageId!)
+    resolve(result)
+  }
+  for (const type of ['track', 'identify'] as const) {
+    analytics.on(type, (ctx) => settle(ctx.event.messageId, { status: 'delivered' }))
+  }
+  analytics.on('error', (err) => {
+    const failure = err as { reason?: unknown; ctx?: { event: { messageId?: string } } }
+    settle(failure.ctx?.event.messageId, classifySegmentError(failure.reason))
+  })
 
   return {
     name: 'segment',
@@ -35,23 +50,25 @@ export function segmentDestination(config: { writeKey: string; host: string; san
     policy,
     accepts: () => true,
     deliver(messages: Message[]): Promise<DeliveryResult[]> {
-      return Promise.all(messages.map((m) => send(analytics, m)))
+      return Promise.all(messages.map((m) => send(analytics, m, waiting)))
     },
     close: () => analytics.closeAndFlush({ timeout: 10_000 })
   }
 }
 
-function send(analytics: Analytics, m: Message): Promise<DeliveryResult> {
+function send(analytics: Analytics, m: Message, waiting: Map<string, (r: DeliveryResult) => void>): Promise<DeliveryResult> {
   return new Promise((resolve) => {
-    const done = (err?: unknown) => resolve(err ? classifySegmentError(err) : { status: 'delivered' })
+    // The same messageId may be in flight twice (a lease expired while a slow batch was out): answer both.
+    const earlier = waiting.get(m.messageId)
+    waiting.set(m.messageId, earlier ? (r) => (earlier(r), resolve(r)) : resolve)
     const common = {
       messageId: m.messageId,
       timestamp: m.timestamp,
       context: m.context,
       ...(m.userId ? { userId: m.userId } : { anonymousId: m.anonymousId! })
     }
-    if (m.type === 'track') analytics.track({ ...common, event: m.event, properties: m.properties }, done)
-    else analytics.identify({ ...common, traits: m.traits }, done)
+    if (m.type === 'track') analytics.track({ ...common, event: m.event, properties: m.properties })
+    else analytics.identify({ ...common, traits: m.traits })
   })
 }
 
