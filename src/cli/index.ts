@@ -21,6 +21,7 @@ const USAGE = `referral-bridge <command>
   quarantine list [--source s] [--event e] [--json]
   quarantine replay [--source s]        re-normalize quarantined items with the current plan
   functions build|deploy|test ...       destination functions (see README)
+  plan lint|diff|preview|types|docs|push|pull ...   the tracking plan as code (referral-bridge plan help)
 
 filters: --destination d --source s --event e --since 7d --error text --limit n
 The CLI opens the store named by DATABASE_URL directly (default ./data/bridge.sqlite).`
@@ -42,6 +43,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case 'functions': {
         const { functionsCommand } = await import('../functions/cli.ts')
         return await functionsCommand([sub, ...rest].filter((x) => x !== undefined))
+      }
+      case 'plan': {
+        const { planCommand } = await import('../tracking-plan/cli.ts')
+        return await planCommand([sub, ...rest].filter((x) => x !== undefined), out)
       }
       case 'help':
       case '--help':
