@@ -16,6 +16,7 @@ import { createDestinations } from './destinations/registry.ts'
 import type { Destination } from './destinations/types.ts'
 import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
 import { createApp } from './server/app.ts'
+import { createNotificationParts, type NotificationParts } from './notifications/wiring.ts'
 
 export interface BridgeOptions {
   config?: BridgeConfig
@@ -40,6 +41,7 @@ export interface Bridge {
   plan: TrackingPlan
   destinations: Destination[]
   sandboxes: Sandbox[]
+  notifications: NotificationParts
   metrics: Metrics
   logger: Logger
   url: string
@@ -59,7 +61,15 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const store = await openStore(config.databaseUrl)
   const sources = await loadSources()
   const plan = loadTrackingPlan(config.trackingPlanDir)
-  const sandboxes = options.sandboxes === false ? [] : createSandboxes()
+  let sandboxBase = ''
+  const notifications = await createNotificationParts({
+    env: config.env,
+    databaseUrl: config.databaseUrl,
+    sandboxBase: () => sandboxBase,
+    sandboxes: options.sandboxes !== false,
+    logger
+  })
+  const sandboxes = options.sandboxes === false ? [] : [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])]
   let destinations: Destination[] = []
   let worker: DeliveryWorker | undefined
   let accepting = true
@@ -79,7 +89,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     adminToken: config.adminToken,
     sandboxes,
     version,
-    accepting: () => accepting
+    accepting: () => accepting,
+    routers: [notifications.router]
   })
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -88,11 +99,11 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   })
   const { port } = server.address() as AddressInfo
   const url = `http://127.0.0.1:${port}`
-  const sandboxBase = `${url}/sandbox`
+  sandboxBase = `${url}/sandbox`
   destinations =
     typeof options.destinations === 'function'
       ? await options.destinations(sandboxBase)
-      : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase })))
+      : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
   worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
   // DELIVERY=off runs an ingest-only instance (another instance, or a later start, delivers).
   if (options.deliver ?? config.env.DELIVERY !== 'off') worker.start()
@@ -118,11 +129,12 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       server.closeIdleConnections()
       await worker!.stop(graceMs)
       await Promise.all(destinations.map((d) => d.close?.().catch((err) => logger.error('destination close failed', { destination: d.name, error: err }))))
+      await notifications.close()
       server.closeAllConnections()
       await closed
       await store.close()
       logger.info('referral-bridge stopped')
     })())
 
-  return { app, store, worker, sources, plan, destinations, sandboxes, metrics, logger, url, stop }
+  return { app, store, worker, sources, plan, destinations, sandboxes, notifications, metrics, logger, url, stop }
 }

@@ -1,6 +1,7 @@
 import type { Destination } from './types.ts'
 import { policyFromEnv, defaultPolicy } from './types.ts'
 import { segmentDestination } from './segment.ts'
+import { NOTIFICATION_DESTINATIONS } from '../notifications/wiring.ts'
 import { mixpanelDestination } from './mixpanel.ts'
 import { hubspotDestination } from '../functions/hubspot-destination.ts'
 
@@ -13,6 +14,8 @@ export interface RegistryOptions {
   env: NodeJS.ProcessEnv
   /** e.g. http://127.0.0.1:3000/sandbox */
   sandboxBase: string
+  /** Built elsewhere (in_app, app_webhook from src/notifications/wiring.ts), already filtered by DESTINATIONS. */
+  extra?: Destination[]
 }
 
 export type DestinationFactory = (opts: RegistryOptions) => Destination | Promise<Destination>
@@ -45,8 +48,9 @@ export const destinationFactories: Record<string, DestinationFactory> = {
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {
   const wanted = opts.env.DESTINATIONS?.split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = wanted?.filter((w) => !destinationFactories[w]) ?? []
-  if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${Object.keys(destinationFactories).join(', ')})`)
-  const names = wanted ?? Object.keys(destinationFactories)
-  return Promise.all(names.map((n) => destinationFactories[n](opts)))
+  const known = [...Object.keys(destinationFactories), ...NOTIFICATION_DESTINATIONS]
+  const unknown = wanted?.filter((w) => !known.includes(w)) ?? []
+  if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${known.join(', ')})`)
+  const names = (wanted ?? Object.keys(destinationFactories)).filter((n) => destinationFactories[n])
+  return [...(await Promise.all(names.map((n) => destinationFactories[n](opts)))), ...(opts.extra ?? [])]
 }

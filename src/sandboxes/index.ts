@@ -1,9 +1,10 @@
-import type { Router } from 'express'
+import express, { type Router } from 'express'
 import type { FaultSwitch } from './faults.ts'
 import { createSegmentSandbox } from './segment.ts'
 import { createHubspotSandbox } from './hubspot.ts'
 import { createSegmentPublicApiSandbox } from './segment-public-api.ts'
 import { createVendorSandboxes } from './vendors.ts'
+import { createSegmentProtocolsSandbox } from './segment-protocols.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -21,7 +22,20 @@ export function createSandboxes(): Sandbox[] {
   return [
     { vendor: 'segment', ...segment },
     { vendor: 'hubspot', ...createHubspotSandbox() },
-    { vendor: 'segment-public-api', ...createSegmentPublicApiSandbox() },
+    segmentPublicApi(),
     ...createVendorSandboxes()
   ]
+}
+
+/**
+ * Segment's Public API is one host (api.segmentapis.com) for functions and tracking plans alike, so both
+ * sandboxes answer under /sandbox/segment-api: one SEGMENT_API_BASE_URL serves `functions deploy` and
+ * `plan push`. Faults injected at /sandbox/segment-api/_sandbox/faults apply to the functions endpoints.
+ */
+function segmentPublicApi(): Sandbox {
+  const functions = createSegmentPublicApiSandbox()
+  const protocols = createSegmentProtocolsSandbox()
+  const router = express.Router()
+  router.use(functions.router, protocols.router)
+  return { vendor: 'segment-api', router, faults: functions.faults, state: { functions: functions.state, trackingPlans: protocols.state } }
 }

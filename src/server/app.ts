@@ -1,4 +1,4 @@
-import express, { type Express, type Request, type Response, type NextFunction } from 'express'
+import express, { type Express, type Request, type Response, type NextFunction, type Router } from 'express'
 import { randomUUID } from 'node:crypto'
 import type { IngestDeps } from '../ingest/webhook-route.ts'
 import { webhookRouter, rawBody } from '../ingest/webhook-route.ts'
@@ -11,6 +11,8 @@ export interface AppDeps extends IngestDeps, AdminDeps {
   version: string
   /** False while shutting down: new webhooks get 503 so the platform retries against a live instance. */
   accepting: () => boolean
+  /** More API routers, mounted after admin and before the 404 (notifications API, reports). */
+  routers?: Router[]
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -46,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openApiDocument(deps.sources, deps.version))
   })
   app.use(adminRouter(deps))
+  for (const r of deps.routers ?? []) app.use(r)
 
   for (const s of deps.sandboxes) app.use(`/sandbox/${s.vendor}`, s.router)
 

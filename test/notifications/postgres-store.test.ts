@@ -1,0 +1,91 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { randomBytes } from 'node:crypto'
+import { PostgresNotificationStore } from '../../src/notifications/postgres.ts'
+import type { NotificationStore } from '../../src/notifications/store.ts'
+import { notificationStoreContract } from './store.contract.ts'
+import { ADVOCATE, notification } from './support.ts'
+
+const url = process.env.DATABASE_URL?.startsWith('postgres')
+  ? process.env.DATABASE_URL
+  : process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+
+function address(connectionString: string): string {
+  try {
+    const u = new URL(connectionString)
+    return `${u.hostname || 'localhost'}:${u.port || '5432'}`
+  } catch {
+    return 'the configured address'
+  }
+}
+
+/** Skips only when nothing answers; a server that refuses us (auth, no database) fails the suite instead. */
+async function reachable(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 })
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    return { ok: true }
+  } catch (err) {
+    if (err instanceof pg.DatabaseError) return { ok: true }
+    return { ok: false, reason: (err as { code?: string }).code ?? 'no answer' }
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+const server = await reachable()
+
+if (!server.ok) {
+  console.warn(`PostgreSQL not reachable at ${address(url)}: skipping the PostgreSQL notification store suite (${server.reason})`)
+  describe.skip('postgres notification store (no server)', () => {
+    it('needs a reachable PostgreSQL server', () => {})
+  })
+} else {
+  const admin = new pg.Pool({ connectionString: url, max: 2 })
+  admin.on('error', () => {})
+  const schemas = new Map<NotificationStore, string>()
+  const created: string[] = []
+  const newSchema = () => {
+    const s = `rb_ntest_${randomBytes(6).toString('hex')}`
+    created.push(s)
+    return s
+  }
+  afterAll(async () => {
+    for (const s of created) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`)
+    await admin.end()
+  })
+
+  notificationStoreContract(
+    'postgres',
+    async () => {
+      const schema = newSchema()
+      const store = new PostgresNotificationStore(url, { schema })
+      await store.init()
+      schemas.set(store, schema)
+      return store
+    },
+    async (store) => {
+      await store.close()
+      await admin.query(`DROP SCHEMA IF EXISTS ${schemas.get(store)} CASCADE`)
+    }
+  )
+
+  describe('postgres notification store, several instances', () => {
+    it('two pools (two bridges) on one database: init races, dedupe across them', async () => {
+      const schema = newSchema()
+      const a = new PostgresNotificationStore(url, { schema })
+      const b = new PostgresNotificationStore(url, { schema })
+      await Promise.all([a.init(), b.init()])
+      const results = await Promise.all([a.add(notification(1)), b.add(notification(1)), a.add(notification(1)), b.add(notification(1))])
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect((await b.list(ADVOCATE)).map((n) => n.id)).toEqual(['n-0001'])
+      await a.close()
+      await b.close()
+    })
+
+    it('rejects schema names that would need quoting', () => {
+      expect(() => new PostgresNotificationStore(url, { schema: 'Bad-Name' })).toThrow(/invalid PostgreSQL schema/)
+    })
+  })
+}
