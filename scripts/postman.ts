@@ -19,7 +19,7 @@ export async function postmanCollection(): Promise<object> {
       const contentType = op.requestBody ? Object.keys(op.requestBody.content)[0] : undefined
       const headers = [
         ...(contentType ? [{ key: 'Content-Type', value: contentType }] : []),
-        ...(op.security ? [{ key: 'Authorization', value: 'Bearer {{adminToken}}' }] : [])
+        ...(op.security ? [{ key: 'Authorization', value: op.security[0].appKey ? 'Bearer {{appApiKey}}' : 'Bearer {{adminToken}}' }] : [])
       ]
       const item = {
         name: op.summary,
@@ -42,7 +42,8 @@ export async function postmanCollection(): Promise<object> {
     },
     variable: [
       { key: 'baseUrl', value: 'http://localhost:3000' },
-      { key: 'adminToken', value: '' }
+      { key: 'adminToken', value: '' },
+      { key: 'appApiKey', value: '' }
     ],
     item: [...folders.entries()].map(([name, item]) => ({ name, item }))
   }

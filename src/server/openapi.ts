@@ -51,6 +51,39 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
       })
     },
     '/admin/quarantine': { get: admin('Quarantined items and their reasons', { parameters: filterParams.slice(1, 3), responses: { 200: { description: 'items' } } }) },
+    '/api/advocates/{id}/notifications': {
+      get: {
+        tags: ['notifications'],
+        summary: "An advocate's in-app notifications, newest first",
+        security: [{ appKey: [] }],
+        parameters: [
+          { name: 'id', in: 'path', required: true, description: 'Advocate id (URL-encoded email)', schema: { type: 'string' } },
+          { name: 'unread', in: 'query', schema: { type: 'string', enum: ['1'] } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', maximum: 200 } },
+          { name: 'before', in: 'query', description: 'Cursor: a notification id', schema: { type: 'string' } }
+        ],
+        responses: { 200: { description: '{notifications, unread}' }, 401: errorResponse('missing/wrong app API key'), 503: errorResponse('BRIDGE_APP_API_KEY not set') }
+      }
+    },
+    '/api/advocates/{id}/notifications/read': {
+      post: {
+        tags: ['notifications'],
+        summary: 'Mark notifications read',
+        security: [{ appKey: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } }, all: { type: 'boolean' } } } } } },
+        responses: { 200: { description: '{updated}' }, 400: errorResponse('neither ids nor all') }
+      }
+    },
+    '/api/advocates/{id}/notifications/stream': {
+      get: {
+        tags: ['notifications'],
+        summary: 'Server-sent events: `event: notification` per new notification; resumes from Last-Event-ID',
+        security: [{ appKey: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } }
+      }
+    },
     '/admin/quarantine/replay': { post: admin('Re-normalize quarantined items with the current plan and adapters', { responses: { 200: { description: 'summary' } } }) }
   })
   return {
@@ -61,10 +94,13 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
       description: 'Referral-program webhooks in; Segment Spec messages out, delivered to Segment and CRMs exactly once in effect.'
     },
     servers: [{ url: 'http://localhost:3000' }],
-    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'operate' }],
+    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'notifications' }, { name: 'operate' }],
     paths,
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'BRIDGE_ADMIN_TOKEN' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'BRIDGE_ADMIN_TOKEN' },
+        appKey: { type: 'http', scheme: 'bearer', description: 'BRIDGE_APP_API_KEY (or the X-Api-Key header)' }
+      },
       schemas: {
         Error: error,
         Accepted: {
