@@ -1,0 +1,74 @@
+import express, { type Router, type Request, type Response, type NextFunction } from 'express'
+import type { Connection } from 'jsforce'
+import { safeEqual } from '../sources/signatures.ts'
+import { parseSince } from './admin-routes.ts'
+import { advocateReport, reportCsv } from '../salesforce/report.ts'
+import { connectSalesforce, salesforceAuthFromEnv } from '../salesforce/auth.ts'
+
+export interface ReportDeps {
+  /** Bearer token (BRIDGE_ADMIN_TOKEN); unset ⇒ the route is closed (503), like /admin. */
+  adminToken?: string
+  /** A Salesforce connection (src/salesforce/auth.ts connectSalesforce); called per request, so it may cache. */
+  connect: () => Promise<Connection>
+  defaultCurrency?: string
+  now?: () => number
+}
+
+/**
+ * `GET /api/reports/advocates?since=30d&format=json|csv&currency=USD&convert=true` — the advocate revenue report
+ * (src/salesforce/report.ts) over HTTP, bearer BRIDGE_ADMIN_TOKEN. Salesforce errors answer 502 with the error code.
+ */
+export function reportRouter(deps: ReportDeps): Router {
+  const r = express.Router()
+  r.use('/api/reports', (req: Request, res: Response, next: NextFunction) => {
+    if (!deps.adminToken) return res.status(503).json({ error: 'admin_disabled', message: 'set BRIDGE_ADMIN_TOKEN to enable the reports API' })
+    const header = req.headers.authorization ?? ''
+    const token = header.startsWith('Bearer ') ? header.slice(7) : undefined
+    if (!safeEqual(deps.adminToken, token)) {
+      return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'report routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
+    }
+    next()
+  })
+  r.get('/api/reports/advocates', async (req, res) => {
+    const q = req.query as Record<string, unknown>
+    const format = typeof q.format === 'string' ? q.format : 'json'
+    if (format !== 'json' && format !== 'csv') return res.status(400).json({ error: 'invalid_request', message: 'format must be json or csv' })
+    let since: number | undefined
+    try {
+      since = typeof q.since === 'string' && q.since ? parseSince(q.since, deps.now?.() ?? Date.now()) : undefined
+    } catch (err) {
+      return res.status(400).json({ error: 'invalid_request', message: (err as Error).message.replace('--since', 'since') })
+    }
+    try {
+      const report = await advocateReport(await deps.connect(), {
+        since,
+        currency: typeof q.currency === 'string' && q.currency ? q.currency : undefined,
+        convert: q.convert === 'true',
+        defaultCurrency: deps.defaultCurrency,
+        now: deps.now?.()
+      })
+      if (format === 'csv') return res.status(200).type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="advocates.csv"').send(reportCsv(report))
+      res.json(report)
+    } catch (err) {
+      const e = err as { errorCode?: string; name?: string; message?: string }
+      res.status(502).json({ error: 'salesforce_error', code: e.errorCode ?? e.name ?? 'ERROR', message: e.message ?? String(err) })
+    }
+  })
+  return r
+}
+
+/**
+ * One Connection per process, made on first use (jsforce refreshes its session); a failed connect is retried on
+ * the next request. Without Salesforce credentials: the sandbox this bridge serves (PUBLIC_URL or 127.0.0.1:PORT).
+ */
+export function salesforceConnector(env: NodeJS.ProcessEnv): () => Promise<Connection> {
+  let conn: Promise<Connection> | undefined
+  return () => {
+    const base = `${(env.PUBLIC_URL || `http://127.0.0.1:${env.PORT || 3000}`).replace(/\/$/, '')}/sandbox`
+    conn ??= connectSalesforce(salesforceAuthFromEnv(env, base)).catch((err) => {
+      conn = undefined
+      throw err
+    })
+    return conn
+  }
+}
