@@ -59,7 +59,7 @@ const ajv = newAjv()
 const validators = new Map(sources.map((s) => [s.name, ajv.compile(s.payloadSchema)]))
 const stats = { requests: 0, byStatus: new Map<number, number>() }
 
-async function post(source: string, body: string | Buffer, headers: Record<string, string>, expected: number[]): Promise<void> {
+async function post(source: string, body: string, headers: Record<string, string>, expected: number[]): Promise<void> {
   const res = await fetch(`${bridge.url}/webhooks/${source}`, { method: 'POST', headers, body })
   stats.requests++
   stats.byStatus.set(res.status, (stats.byStatus.get(res.status) ?? 0) + 1)
@@ -105,7 +105,7 @@ const properties: Array<[string, fc.IAsyncProperty<any>]> = [
     await post(s, body, { 'content-type': type, ...(signers[s]?.(body, Date.now()) ?? {}) }, [415])
   })],
   ['huge bodies are 413', fc.asyncProperty(source, fc.integer({ min: 65 * 1024, max: 2 * 1024 * 1024 }), async (s, size) => {
-    await post(s, Buffer.alloc(size, 'a'), { 'content-type': 'application/json' }, [413])
+    await post(s, Buffer.alloc(size, 97).toString(), { 'content-type': 'application/json' }, [413])
   })],
   ['replayed signatures outside the tolerance are 401', fc.asyncProperty(fc.constantFrom('growsurf', 'standard'), fc.integer({ min: 6 * 60_000, max: 30 * 86_400_000 }), fc.boolean(), async (s, age, future) => {
     const body = '{}'

@@ -72,7 +72,9 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const sandboxes = options.sandboxes === false ? [] : [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])]
   let destinations: Destination[] = []
   let worker: DeliveryWorker | undefined
-  let accepting = true
+  // Closed until the destinations exist: a webhook accepted earlier would be committed with no jobs.
+  let accepting = false
+  let stopping = false
 
   const app = createApp({
     sources,
@@ -105,6 +107,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       ? await options.destinations(sandboxBase)
       : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
   worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
+  accepting = !stopping
   // DELIVERY=off runs an ingest-only instance (another instance, or a later start, delivers).
   if (options.deliver ?? config.env.DELIVERY !== 'off') worker.start()
 
@@ -125,6 +128,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const stop = (graceMs = 10_000) =>
     (stopped ??= (async () => {
       accepting = false
+      stopping = true
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await worker!.stop(graceMs)

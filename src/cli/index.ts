@@ -22,6 +22,8 @@ const USAGE = `referral-bridge <command>
   quarantine replay [--source s]        re-normalize quarantined items with the current plan
   functions build|deploy|test ...       destination functions (see README)
   plan lint|diff|preview|types|docs|push|pull ...   the tracking plan as code (referral-bridge plan help)
+  salesforce setup --check | reconcile [--since 30d] | sync-revenue   Salesforce loop (docs/salesforce.md)
+  report advocates [--since 30d] [--format table|csv|json]   advocates ranked by closed-won revenue
 
 filters: --destination d --source s --event e --since 7d --error text --limit n
 The CLI opens the store named by DATABASE_URL directly (default ./data/bridge.sqlite).`
@@ -43,6 +45,14 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case 'functions': {
         const { functionsCommand } = await import('../functions/cli.ts')
         return await functionsCommand([sub, ...rest].filter((x) => x !== undefined))
+      }
+      case 'salesforce': {
+        const { salesforceCommand } = await import('../salesforce/cli.ts')
+        return await salesforceCommand([sub, ...rest].filter((x) => x !== undefined), out)
+      }
+      case 'report': {
+        const { reportCommand } = await import('../salesforce/cli.ts')
+        return await reportCommand([sub, ...rest].filter((x) => x !== undefined), out)
       }
       case 'plan': {
         const { planCommand } = await import('../tracking-plan/cli.ts')

@@ -4,6 +4,9 @@ import { segmentDestination } from './segment.ts'
 import { NOTIFICATION_DESTINATIONS } from '../notifications/wiring.ts'
 import { mixpanelDestination } from './mixpanel.ts'
 import { hubspotDestination } from '../functions/hubspot-destination.ts'
+import { salesforceDestination } from '../functions/salesforce-destination.ts'
+import { klaviyoDestination } from '../functions/klaviyo-destination.ts'
+import { mailchimpDestination } from '../functions/mailchimp-destination.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
@@ -43,7 +46,11 @@ export const destinationFactories: Record<string, DestinationFactory> = {
     })
   },
   // HubSpot through our Segment destination function (destination-functions/hubspot), run in the local Functions runtime.
-  hubspot: hubspotDestination
+  hubspot: hubspotDestination,
+  // Klaviyo (friend sign-up is time-sensitive: priority lane + SLA) and Mailchimp, through their destination functions.
+  klaviyo: klaviyoDestination,
+  mailchimp: mailchimpDestination,
+  salesforce: salesforceDestination
 }
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {

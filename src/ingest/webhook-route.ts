@@ -66,7 +66,7 @@ export function webhookRouter(deps: IngestDeps): Router {
       query: Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, typeof v === 'string' ? v : undefined])),
       receivedAt: new Date(deps.clock.now())
     }
-    const attempts = secretVars.map((v) => source.verify(request, deps.env[v]!))
+    const attempts = secretVars.map((v) => source.verify(request, deps.env[v]!, deps.env))
     const verified = attempts.find((r) => r.ok) ?? attempts[0]
     if (!verified.ok) return reject(req, res, name, 401, 'invalid_signature', verified.reason, { scheme: source.authScheme })
 

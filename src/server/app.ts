@@ -4,6 +4,7 @@ import type { IngestDeps } from '../ingest/webhook-route.ts'
 import { webhookRouter, rawBody } from '../ingest/webhook-route.ts'
 import { adminRouter, type AdminDeps } from './admin-routes.ts'
 import { openApiDocument } from './openapi.ts'
+import { reportRouter, salesforceConnector } from './report-route.ts'
 import type { Sandbox } from '../sandboxes/index.ts'
 
 export interface AppDeps extends IngestDeps, AdminDeps {
@@ -28,12 +29,14 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/webhooks', (req, res, next) => {
     if (deps.accepting()) return next()
-    res.status(503).set('Retry-After', '5').json({ error: 'shutting_down', message: 'this instance is shutting down; retry' })
+    res.status(503).set('Retry-After', '5').json({ error: 'not_accepting', message: 'this instance is starting or shutting down; retry' })
   })
   app.use('/webhooks', rawBody(deps.bodyLimit))
   app.use(webhookRouter(deps))
 
   app.get('/healthz', async (_req, res) => {
+    // Healthy = ready to take webhooks: the store answers and this instance is neither starting nor stopping.
+    if (!deps.accepting()) return res.status(503).json({ error: 'not_accepting', message: 'starting or shutting down' })
     try {
       await deps.store.ping()
       res.json({ status: 'ok', store: deps.store.backend })
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openApiDocument(deps.sources, deps.version))
   })
   app.use(adminRouter(deps))
+  app.use(reportRouter({ adminToken: deps.adminToken, connect: salesforceConnector(deps.env), defaultCurrency: deps.env.SALESFORCE_CURRENCY }))
   for (const r of deps.routers ?? []) app.use(r)
 
   for (const s of deps.sandboxes) app.use(`/sandbox/${s.vendor}`, s.router)

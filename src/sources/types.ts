@@ -38,7 +38,8 @@ export interface Source<Payload = any> {
   authScheme: string
   /** True when the platform signs nothing and we rely on a configured shared secret (weaker, documented). */
   sharedSecretOnly?: boolean
-  verify(request: WebhookRequest, secret: string): Verification
+  /** `env` is the bridge's configuration, for sources that check more than the secret (Salesforce org id). */
+  verify(request: WebhookRequest, secret: string, env?: NodeJS.ProcessEnv): Verification
   /** The raw body as stored, when it carries a secret itself (Talkable's form `key`). Default: the bytes as text. */
   redactRawBody?(request: WebhookRequest): string
   /** Bytes → value; JSON unless the platform posts forms. Only called after verify. */
