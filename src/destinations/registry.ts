@@ -42,7 +42,8 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       secret: sandboxed ? undefined : env.MIXPANEL_API_SECRET || undefined,
       host: env.MIXPANEL_HOST || (sandboxed ? `${sandboxBase}/mixpanel` : 'api.mixpanel.com'),
       sandboxed,
-      policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4 }, env)
+      // One SDK request per message, so a lane sends a batch of them concurrently.
+      policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4, batchSize: 10 }, env)
     })
   },
   // HubSpot through our Segment destination function (destination-functions/hubspot), run in the local Functions runtime.

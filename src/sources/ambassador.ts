@@ -54,6 +54,8 @@ export const ambassador: Source<AmbassadorPayload> = {
   name: 'ambassador',
   secretEnv: ['AMBASSADOR_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'Ambassador (webhook notifications)',
+  dedupeKey: '`id`, else hash of event, transaction_uid, commission, people, code, time',
   authScheme: 'shared secret in X-Ambassador-Secret header or ?secret= (Ambassador publishes no signature scheme)',
   sharedSecretOnly: true,
 

@@ -43,6 +43,8 @@ export const extole: Source<ExtolePayload> = {
   name: 'extole',
   secretEnv: ['EXTOLE_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'Extole (reward webhooks)',
+  dedupeKey: '`event_id`',
   authScheme: 'X-Extole-Signature: lowercase hex HMAC-SHA256(client key, raw body)',
 
   verify(request, secret) {

@@ -124,6 +124,8 @@ export const firstpromoter: Source<FirstPromoterPayload> = {
   name: 'firstpromoter',
   secretEnv: ['FIRSTPROMOTER_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'FirstPromoter (v1/v2)',
+  dedupeKey: 'event id (`event.id` / `event_id`)',
   authScheme: 'shared secret: Authorization: Bearer <secret> header or ?secret= on the URL (FirstPromoter signs nothing)',
   sharedSecretOnly: true,
 

@@ -137,6 +137,8 @@ export const friendbuy: Source<FriendbuyPayload> = {
   name: 'friendbuy',
   secretEnv: ['FRIENDBUY_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'Friendbuy (advocateReward, emailCapture, emailOptOut)',
+  dedupeKey: 'per `data[]` item: `rewardId` / `eventId` / (email, campaign)',
   authScheme: 'X-Friendbuy-Hmac-SHA256: base64 HMAC-SHA256(secret key, raw body)',
 
   verify(request, secret) {

@@ -82,6 +82,8 @@ export const growsurf: Source<GrowSurfPayload> = {
   name: 'growsurf',
   secretEnv: ['GROWSURF_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'GrowSurf',
+  dedupeKey: 'reward id + `approved` + `isReferrer`, participant id, commission/payout id',
   authScheme: 'GrowSurf-Signature: ts=<unix ms>,v=<hex HMAC-SHA256(secret, ts + "." + raw body)>, ts within 5 minutes',
 
   verify(request, secret) {

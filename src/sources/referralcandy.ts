@@ -18,6 +18,8 @@ export const referralcandy: Source<ReferralCandyPayload> = {
   name: 'referralcandy',
   secretEnv: ['REFERRALCANDY_API_SECRET'],
   contentTypes: ['application/json'],
+  label: 'ReferralCandy (custom-reward webhook)',
+  dedupeKey: 'hash of advocate email, friend email, purchase time',
   authScheme: 'X-Referral-Candy-Signature: hex MD5(API secret + raw body)',
 
   verify(request, secret) {

@@ -24,6 +24,8 @@ export const rewardful: Source<RewardfulPayload> = {
   name: 'rewardful',
   secretEnv: ['REWARDFUL_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'Rewardful',
+  dedupeKey: '`event.id`',
   authScheme: 'X-Rewardful-Signature: hex HMAC-SHA256(signing secret, raw body)',
 
   verify(request, secret) {

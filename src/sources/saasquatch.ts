@@ -72,6 +72,8 @@ export const saasquatch: Source<SaasquatchPayload> = {
   name: 'saasquatch',
   secretEnv: ['SAASQUATCH_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'SaaSquatch / impact.com Advocate',
+  dedupeKey: '`id`',
   authScheme:
     'X-Hook-JWS-RFC-7797: detached RS256 JWS (HEADER..SIGNATURE) over base64url(raw body), key by kid from the SaaSquatch JWKS held in SAASQUATCH_WEBHOOK_SECRET',
 

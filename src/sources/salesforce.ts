@@ -66,6 +66,8 @@ export const salesforce: Source<SalesforceOutboundPayload> = {
   name: SALESFORCE_SOURCE_NAME,
   secretEnv: ['SALESFORCE_WEBHOOK_SECRET', 'SALESFORCE_WEBHOOK_SECRET_PREVIOUS'],
   contentTypes: ['text/xml', 'application/xml'],
+  label: 'Salesforce (Outbound Message, Opportunity Closed Won)',
+  dedupeKey: '`opportunity-won:<Opportunity Id>` (push and reconciliation dedupe)',
   authScheme: 'Outbound Message: shared secret in ?secret= plus OrganizationId = SALESFORCE_ORGANIZATION_ID (Outbound Messages are not signed)',
   sharedSecretOnly: true,
 

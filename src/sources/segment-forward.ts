@@ -46,6 +46,8 @@ export const segmentForward: Source<SegmentEvent> = {
   name: 'segment',
   secretEnv: ['SEGMENT_WEBHOOK_SECRET', 'SEGMENT_WEBHOOK_SECRET_PREVIOUS'],
   contentTypes: ['application/json'],
+  label: 'Segment (forwarded Referred Friend Signed Up)',
+  dedupeKey: 'Segment `messageId`',
   authScheme: 'X-Signature: hex HMAC-SHA1(shared secret, raw body) (Segment Webhooks destination)',
 
   verify(request, secret) {

@@ -220,6 +220,8 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
   name: 'shopify',
   secretEnv: ['SHOPIFY_WEBHOOK_SECRET', 'SHOPIFY_WEBHOOK_SECRET_PREVIOUS'],
   contentTypes: ['application/json'],
+  label: 'Shopify (orders/create, customers/create)',
+  dedupeKey: '`X-Shopify-Webhook-Id`',
   authScheme: 'X-Shopify-Hmac-Sha256: base64 HMAC-SHA256(app client secret, raw body)',
 
   verify(request, secret) {

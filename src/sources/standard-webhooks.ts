@@ -81,6 +81,8 @@ export const standard: Source<StandardPayload> = {
   name: 'standard',
   secretEnv: ['STANDARD_WEBHOOK_SECRET'],
   contentTypes: ['application/json'],
+  label: 'Standard Webhooks (generic)',
+  dedupeKey: '`webhook-id`',
   authScheme:
     'Standard Webhooks: webhook-signature v1,<base64 HMAC-SHA256(whsec key, webhook-id.webhook-timestamp.raw body)>, timestamp within 5 minutes',
 

@@ -121,6 +121,8 @@ export const talkable: Source<TalkableForm> & { redactRawBody(request: WebhookRe
   name: 'talkable',
   secretEnv: ['TALKABLE_WEBHOOK_SECRET'],
   contentTypes: ['application/x-www-form-urlencoded'],
+  label: 'Talkable (legacy webhooks)',
+  dedupeKey: 'type + stable ids in the payload (reward id, origin id)',
   authScheme: 'form parameter `key` = the site webhook security key (static shared key, no signature)',
   sharedSecretOnly: true,
 

@@ -34,6 +34,10 @@ export interface Source<Payload = any> {
   secretEnv: string[]
   /** Content types the platform documents; anything else is 415. */
   contentTypes: string[]
+  /** Platform name as people know it, for the README and OpenAPI. */
+  label?: string
+  /** What the idempotency key is made of (README). */
+  dedupeKey?: string
   /** How the platform authenticates, for the README and the 401 body. */
   authScheme: string
   /** True when the platform signs nothing and we rely on a configured shared secret (weaker, documented). */
