@@ -131,7 +131,8 @@ export class SqliteStore implements Store {
        ORDER BY j.priority DESC, j.next_attempt_at ASC LIMIT ?`
     )
     const take = this.stmt(`UPDATE jobs SET status = 'leased', lease_token = ?, lease_until = ?, updated_at = ? WHERE id = ?`)
-    const run = this.db.transaction(() => {
+    // Grouped with the other writes of this turn: one fsync for the leases of every lane and the outcomes.
+    return this.groupWrite(() => {
       const rows = pick.all(destination, minPriority ?? -2147483648, now, now, limit) as Array<JobRecord & { body: string }>
       return rows.map((r) => {
         const token = randomUUID()
@@ -139,7 +140,6 @@ export class SqliteStore implements Store {
         return toLeased(r, token)
       })
     })
-    return run.immediate()
   }
 
   async complete(job: LeasedJob, attempt: AttemptRecord): Promise<boolean> {
