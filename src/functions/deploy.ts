@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import { SegmentPublicApi } from '../segment/public-api.ts'
 import path from 'node:path'
 import { buildFunction, projectRoot, type BuiltFunction } from './build.ts'
 
@@ -46,17 +47,7 @@ interface RemoteFunction {
   settings?: FunctionManifest['settings']
 }
 
-const MEDIA = 'application/vnd.segment.v1+json'
-
-export class SegmentApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string
-  ) {
-    super(message)
-    this.name = 'SegmentApiError'
-  }
-}
+export { SegmentApiError } from '../segment/public-api.ts'
 
 export async function readManifest(name: string, root = projectRoot): Promise<FunctionManifest> {
   const file = path.join(root, 'destination-functions', name, 'function.json')
@@ -68,41 +59,11 @@ export async function readManifest(name: string, root = projectRoot): Promise<Fu
 
 export async function deployFunction(name: string, opts: DeployOptions = {}): Promise<DeployResult> {
   const env = opts.env ?? process.env
-  const token = env.SEGMENT_API_TOKEN
-  if (!token) throw new Error('SEGMENT_API_TOKEN is not set (Segment workspace → Settings → Access Management → Tokens)')
-  const base = (env.SEGMENT_API_BASE_URL || 'https://api.segmentapis.com').replace(/\/+$/, '')
-  const doFetch = opts.fetch ?? fetch
-  const maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000
-
-  const call = async <T>(method: string, url: string, body?: unknown): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      const res = await doFetch(`${base}${url}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          accept: MEDIA,
-          ...(body !== undefined ? { 'content-type': MEDIA } : {})
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-      })
-      const text = await res.text()
-      if (res.status === 429 && attempt < 3) {
-        const ra = Number(res.headers.get('retry-after') ?? '1')
-        await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(ra) ? ra * 1000 : 1000, maxRetryAfterMs)))
-        continue
-      }
-      if (!res.ok) {
-        let detail = text
-        try {
-          const errs = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors
-          if (errs?.length) detail = errs.map((e) => e.message).join('; ')
-        } catch {}
-        const hint = res.status === 401 || res.status === 403 ? ' (check SEGMENT_API_TOKEN and its Functions Admin permission)' : ''
-        throw new SegmentApiError(res.status, `Segment Public API ${method} ${url} answered ${res.status}: ${detail}${hint}`)
-      }
-      return (JSON.parse(text) as { data: T }).data
-    }
-  }
+  const api = new SegmentPublicApi(
+    { env, fetch: opts.fetch, maxRetryAfterMs: opts.maxRetryAfterMs },
+    { missingToken: 'Segment workspace → Settings → Access Management → Tokens', forbidden: 'check SEGMENT_API_TOKEN and its Functions Admin permission' }
+  )
+  const call = <T>(method: string, url: string, body?: unknown) => api.call<T>(method, url, body)
 
   const [built, manifest] = await Promise.all([opts.built ?? buildFunction(name, { root: opts.root }), readManifest(name, opts.root)])
 

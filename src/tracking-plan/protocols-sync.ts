@@ -1,4 +1,5 @@
 import { stringify } from 'yaml'
+import { SegmentPublicApi, type PublicApiOptions } from '../segment/public-api.ts'
 import { messageSchema, type PlanEntry, type PlanProperty, type PlanVersion } from './plan.ts'
 import { fileNameFor } from './files.ts'
 
@@ -33,17 +34,7 @@ export interface RuleChange {
   version: number
 }
 
-const MEDIA = 'application/vnd.segment.v1+json'
-
-export class SegmentApiError extends Error {
-  constructor(
-    readonly status: number,
-    message: string
-  ) {
-    super(message)
-    this.name = 'SegmentApiError'
-  }
-}
+export { SegmentApiError } from '../segment/public-api.ts'
 
 /** The rules tracking-plan/ stands for: one per non-retired version. */
 export function planRules(entries: PlanEntry[]): RuleInput[] {
@@ -103,58 +94,21 @@ function sortKeys(v: unknown): unknown {
   return v
 }
 
-export interface ClientOptions {
-  env?: NodeJS.ProcessEnv
-  fetch?: typeof fetch
-  /** Longest Retry-After honoured (ms). */
-  maxRetryAfterMs?: number
-}
+export type ClientOptions = PublicApiOptions
 
 export class ProtocolsClient {
-  private readonly base: string
-  private readonly token: string
-  private readonly doFetch: typeof fetch
-  private readonly maxRetryAfterMs: number
+  private readonly api: SegmentPublicApi
 
   constructor(opts: ClientOptions = {}) {
-    const env = opts.env ?? process.env
-    const token = env.SEGMENT_API_TOKEN
-    if (!token) throw new Error('SEGMENT_API_TOKEN is not set (Segment workspace → Settings → Access Management → Tokens; needs Tracking Plan Admin to push, Read-only to pull)')
-    this.token = token
-    this.base = (env.SEGMENT_API_BASE_URL || 'https://api.segmentapis.com').replace(/\/+$/, '')
-    this.doFetch = opts.fetch ?? fetch
-    this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 60_000
+    this.api = new SegmentPublicApi(opts, {
+      missingToken: 'Segment workspace → Settings → Access Management → Tokens; needs Tracking Plan Admin to push, Read-only to pull',
+      forbidden: 'check SEGMENT_API_TOKEN and its Tracking Plan permission',
+      notFound: 'check --plan-id / SEGMENT_TRACKING_PLAN_ID'
+    })
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.doFetch(`${this.base}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, accept: MEDIA, ...(body !== undefined ? { 'content-type': MEDIA } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {})
-      })
-      const text = await res.text()
-      if (res.status === 429 && attempt < 3) {
-        const ra = Number(res.headers.get('retry-after') ?? '1')
-        await new Promise((r) => setTimeout(r, Math.min(Number.isFinite(ra) ? ra * 1000 : 1000, this.maxRetryAfterMs)))
-        continue
-      }
-      if (!res.ok) {
-        let detail = text
-        try {
-          const errs = (JSON.parse(text) as { errors?: Array<{ message?: string }> }).errors
-          if (errs?.length) detail = errs.map((e) => e.message).join('; ')
-        } catch {}
-        const hint =
-          res.status === 401 || res.status === 403
-            ? ' (check SEGMENT_API_TOKEN and its Tracking Plan permission)'
-            : res.status === 404
-              ? ' (check --plan-id / SEGMENT_TRACKING_PLAN_ID)'
-              : ''
-        throw new SegmentApiError(res.status, `Segment Public API ${method} ${path} answered ${res.status}: ${detail}${hint}`)
-      }
-      return (JSON.parse(text) as { data: T }).data
-    }
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.api.call<T>(method, path, body)
   }
 
   async getPlan(id: string): Promise<{ id: string; name?: string; type?: string }> {
