@@ -29,7 +29,10 @@ const figures: Figure[] = []
 const failures: string[] = []
 const dir = mkdtempSync(join(tmpdir(), 'rb-bench-'))
 
-async function figure(name: string, take: () => Promise<Omit<Figure, 'name'>>) {
+// BENCH_ONLY=acks,drain,latency,memory takes a subset (the JSON then holds only those figures).
+const ONLY = process.env.BENCH_ONLY?.split(',').map((s) => s.trim())
+async function figure(name: string, take: () => Promise<Omit<Figure, 'name'>>, key = name) {
+  if (ONLY && !ONLY.some((k) => key.includes(k))) return
   process.stderr.write(`\n▶ ${name}\n`)
   try {
     const f = { name, ...(await take()) }

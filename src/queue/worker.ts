@@ -22,11 +22,11 @@ export interface WorkerOptions {
  * deliver it and record the outcome. Retries are scheduled in the store (not in memory), so a restart loses none.
  */
 export class DeliveryWorker {
-  private readonly controller = new AbortController()
   private readonly lanes: Promise<void>[] = []
   private readonly inFlight = new Set<LeasedJob>()
   private readonly limits = new Map<string, RateLimit>()
-  private wake = new AbortController()
+  /** One controller per idle wait: notify() and stop() abort them. (AbortSignal.any would pile listeners up.) */
+  private readonly sleepers = new Set<AbortController>()
   private running = false
 
   constructor(
@@ -52,16 +52,14 @@ export class DeliveryWorker {
 
   /** New jobs were committed: idle lanes look now instead of at their next poll. */
   notify(): void {
-    const previous = this.wake
-    this.wake = new AbortController()
-    previous.abort()
+    for (const sleeper of this.sleepers) sleeper.abort()
+    this.sleepers.clear()
   }
 
   /** Stops leasing, lets in-flight deliveries finish for up to `graceMs`, then gives back whatever is left. */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return
     this.running = false
-    this.controller.abort()
     this.notify()
     const finished = Promise.all(this.lanes).then(() => true)
     const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())
@@ -93,9 +91,21 @@ export class DeliveryWorker {
       } catch (err) {
         // The store is unreachable (e.g. PostgreSQL restarting): back off and try again, never crash the lane.
         this.opts.logger.error('delivery lane error', { destination: d.name, error: err })
-        await this.opts.clock.sleep(pollMs * 4, this.controller.signal)
+        await this.idle(pollMs * 4)
       }
-      if (handled === 0 && this.running) await this.opts.clock.sleep(pollMs, AbortSignal.any([this.controller.signal, this.wake.signal]))
+      if (handled === 0 && this.running) await this.idle(pollMs)
+    }
+  }
+
+  /** Waits up to `ms`, or until new work (notify) or shutdown (stop) wakes the lane. */
+  private async idle(ms: number): Promise<void> {
+    if (!this.running) return
+    const sleeper = new AbortController()
+    this.sleepers.add(sleeper)
+    try {
+      await this.opts.clock.sleep(ms, sleeper.signal)
+    } finally {
+      this.sleepers.delete(sleeper)
     }
   }
 
