@@ -30,7 +30,7 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       writeKey: env.SEGMENT_WRITE_KEY || 'sandbox-write-key',
       host: env.SEGMENT_HOST || (sandboxed ? `${sandboxBase}/segment` : 'https://api.segment.io'),
       sandboxed,
-      policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 100, concurrency: 2 }, env)
+      policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 250, concurrency: 4 }, env)
     })
   },
   // Mixpanel is not a Segment Functions global, so the bridge delivers it itself with the official SDK. The SDK
