@@ -24,7 +24,8 @@ const SECRETS: Record<string, string> = {
   REFERRALCANDY_API_SECRET: 'fz-rc', REWARDFUL_WEBHOOK_SECRET: 'fz-rw', AMBASSADOR_WEBHOOK_SECRET: 'fz-amb',
   FRIENDBUY_WEBHOOK_SECRET: 'fz-fb', GROWSURF_WEBHOOK_SECRET: 'fz-gs', SHOPIFY_WEBHOOK_SECRET: 'fz-shop',
   STANDARD_WEBHOOK_SECRET: standardSecret, TALKABLE_WEBHOOK_SECRET: 'fz-tk', FIRSTPROMOTER_WEBHOOK_SECRET: 'fz-fp',
-  EXTOLE_WEBHOOK_SECRET: 'fz-ex', SAASQUATCH_WEBHOOK_SECRET: JSON.stringify({ keys: [] })
+  EXTOLE_WEBHOOK_SECRET: 'fz-ex', SAASQUATCH_WEBHOOK_SECRET: JSON.stringify({ keys: [] }),
+  SEGMENT_WEBHOOK_SECRET: 'fz-seg', SALESFORCE_WEBHOOK_SECRET: 'fz-sf', SALESFORCE_ORGANIZATION_ID: '00D000000000001AAA'
 }
 const hmac = (secret: string, body: string, enc: 'hex' | 'base64') => createHmac('sha256', secret).update(body).digest(enc)
 
@@ -42,7 +43,8 @@ const signers: Record<string, (body: string, now: number) => Record<string, stri
     return { 'webhook-id': id, 'webhook-timestamp': String(Math.floor(now / 1000)), 'webhook-signature': new Webhook(standardSecret).sign(id, ts, b) }
   },
   firstpromoter: () => ({ authorization: `Bearer ${SECRETS.FIRSTPROMOTER_WEBHOOK_SECRET}` }),
-  extole: (b) => ({ 'x-extole-signature': hmac(SECRETS.EXTOLE_WEBHOOK_SECRET, b, 'hex') })
+  extole: (b) => ({ 'x-extole-signature': hmac(SECRETS.EXTOLE_WEBHOOK_SECRET, b, 'hex') }),
+  segment: (b) => ({ 'x-signature': createHmac('sha1', SECRETS.SEGMENT_WEBHOOK_SECRET).update(b).digest('hex') })
 }
 
 const logs = new Writable({ write: (_c, _e, cb) => cb() })
@@ -81,7 +83,7 @@ const deep = fc.integer({ min: 50, max: 5000 }).map((n) => '['.repeat(n) + ']'.r
 const properties: Array<[string, fc.IAsyncProperty<any>]> = [
   ['bad or missing signatures are 401', fc.asyncProperty(source, fc.jsonValue(), fc.option(fc.string(), { nil: undefined }), async (s, value, sig) => {
     const headers: Record<string, string> = { 'content-type': bridge.sources.get(s)!.contentTypes[0] }
-    if (sig !== undefined) for (const h of ['x-referral-candy-signature', 'x-rewardful-signature', 'x-friendbuy-hmac-sha256', 'growsurf-signature', 'x-shopify-hmac-sha256', 'x-extole-signature', 'webhook-signature', 'authorization', 'x-ambassador-secret']) headers[h] = sig.replace(/[^\x20-\x7e]/g, '')
+    if (sig !== undefined) for (const h of ['x-signature', 'x-referral-candy-signature', 'x-rewardful-signature', 'x-friendbuy-hmac-sha256', 'growsurf-signature', 'x-shopify-hmac-sha256', 'x-extole-signature', 'webhook-signature', 'authorization', 'x-ambassador-secret']) headers[h] = sig.replace(/[^\x20-\x7e]/g, '')
     await post(s, JSON.stringify(value), headers, [401])
   })],
   ['signed malformed bodies, unicode and deep nesting are 400', fc.asyncProperty(signable, fc.oneof(weirdString, deep), async (s, body) => {
