@@ -187,10 +187,9 @@ export class DeliveryWorker {
       return
     }
     const scale = this.opts.backoffScale ?? 1
-    // Time-sensitive jobs keep retrying every few seconds until their deadline, so they go out soon after the
-    // vendor recovers; past it (send-late) they fall back to ordinary backoff instead of hammering for hours.
-    const urgent = job.priority > 0 && (job.deadlineAt === null || finishedAt <= job.deadlineAt)
-    const cap = urgent ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
+    // Time-sensitive jobs keep retrying every few seconds, also past their deadline under send-late: a late email
+    // is still worth most the moment the vendor is back. One job every few seconds is no load for the vendor.
+    const cap = job.priority > 0 ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
     const delay = backoffDelay(attempts, {
       baseDelayMs: Math.min(d.policy.baseDelayMs, cap) * scale,
       maxDelayMs: cap * scale,
