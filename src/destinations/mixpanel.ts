@@ -60,6 +60,8 @@ interface Capture {
   retryAfter?: string
 }
 
+const FIVE_DAYS_MS = 5 * 24 * 60 * 60 * 1000
+
 const captures = new AsyncLocalStorage<Capture>()
 const byRequest = new WeakMap<object, Capture>()
 let subscribed = false
@@ -169,6 +171,11 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
   function sendEvent(m: TrackMessage, distinctId: string): Promise<DeliveryResult> {
     const time = Date.parse(m.timestamp)
     if (Number.isNaN(time)) return Promise.resolve({ status: 'permanent', error: `invalid timestamp ${m.timestamp}` })
+    // Mixpanel's /track ignores events more than 5 days old while still answering success; say so (dead letter,
+    // replayable once a secret is configured) rather than report a delivery that Mixpanel silently dropped.
+    if (!useImport && Date.now() - time > FIVE_DAYS_MS) {
+      return Promise.resolve({ status: 'permanent', error: `event time ${m.timestamp} is more than 5 days old: Mixpanel /track drops it; set MIXPANEL_API_SECRET to send through /import` })
+    }
     const properties: Record<string, unknown> = {
       ...m.properties,
       distinct_id: distinctId,

@@ -58,6 +58,14 @@ const fault = (body: unknown) =>
   fetch(`${base}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
 describe('mixpanel destination (official SDK → sandbox over HTTP)', () => {
+  it('dead-letters events older than 5 days on /track instead of reporting a delivery Mixpanel drops', async () => {
+    const old = track({ messageId: 'old-1', timestamp: new Date(Date.now() - 6 * 86_400_000).toISOString() })
+    const [result] = await dest().deliver([old])
+    expect(result).toMatchObject({ status: 'permanent' })
+    expect((result as { error: string }).error).toMatch(/more than 5 days old.*MIXPANEL_API_SECRET/)
+    expect(sb.state.received).toBe(0)
+  })
+
   it('resolves a URL host into host, protocol and path prefix', () => {
     expect(resolveMixpanelTarget({ host: 'http://127.0.0.1:3000/sandbox/mixpanel/' })).toEqual({ host: '127.0.0.1:3000', protocol: 'http', path: '/sandbox/mixpanel' })
     expect(resolveMixpanelTarget({ host: 'api-eu.mixpanel.com' })).toEqual({ host: 'api-eu.mixpanel.com', protocol: 'https', path: '' })
