@@ -51,6 +51,18 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
       })
     },
     '/admin/quarantine': { get: admin('Quarantined items and their reasons', { parameters: filterParams.slice(1, 3), responses: { 200: { description: 'items' } } }) },
+    '/api/reports/advocates': {
+      get: admin('Advocates ranked by closed-won Salesforce revenue: referrals, leads, opportunities, won, win rate, revenue per currency', {
+        tags: ['reports'],
+        parameters: [
+          { name: 'since', in: 'query', description: '7d, 12h, 30m or an ISO date', schema: { type: 'string' } },
+          { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+          { name: 'currency', in: 'query', description: 'ISO-4217 currency to rank by', schema: { type: 'string' } },
+          { name: 'convert', in: 'query', description: 'use convertCurrency() where the org supports it', schema: { type: 'boolean' } }
+        ],
+        responses: { 200: { description: 'report (JSON or CSV)' }, 400: errorResponse('bad since/format'), 401: errorResponse('missing/wrong bearer token') }
+      })
+    },
     '/api/advocates/{id}/notifications': {
       get: {
         tags: ['notifications'],
@@ -94,7 +106,7 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
       description: 'Referral-program webhooks in; Segment Spec messages out, delivered to Segment and CRMs exactly once in effect.'
     },
     servers: [{ url: 'http://localhost:3000' }],
-    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'notifications' }, { name: 'operate' }],
+    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'reports' }, { name: 'notifications' }, { name: 'operate' }],
     paths,
     components: {
       securitySchemes: {
