@@ -5,24 +5,12 @@ import { testBridge, sign, until, type TestBridge } from '../helpers/bridge.ts'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { createSegmentSandbox } from '../../src/sandboxes/segment.ts'
 import { segmentDestination } from '../../src/destinations/segment.ts'
+import { postgresUrl, postgresAddress, probePostgres } from '../helpers/postgres.ts'
 
-const url = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const url = postgresUrl
 
-async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return true
-  } catch (err) {
-    return err instanceof pg.DatabaseError
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const ok = await reachable()
-if (!ok) console.warn(`PostgreSQL not reachable at ${new URL(url).host}: skipping the two-bridges PostgreSQL test`)
+const ok = (await probePostgres()).reachable
+if (!ok) console.warn(`PostgreSQL not reachable at ${postgresAddress()}: skipping the two-bridges PostgreSQL test`)
 
 /** Several bridge instances on one PostgreSQL database share the work: every webhook delivered once, none twice. */
 describe.skipIf(!ok)('two bridges on one PostgreSQL database', () => {

@@ -5,36 +5,13 @@ import { PostgresNotificationStore } from '../../src/notifications/postgres.ts'
 import type { NotificationStore } from '../../src/notifications/store.ts'
 import { notificationStoreContract } from './store.contract.ts'
 import { ADVOCATE, notification } from './support.ts'
+import { postgresUrl, postgresAddress, probePostgres } from '../helpers/postgres.ts'
 
-const url = process.env.DATABASE_URL?.startsWith('postgres')
-  ? process.env.DATABASE_URL
-  : process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const url = postgresUrl
+const address = postgresAddress
 
-function address(connectionString: string): string {
-  try {
-    const u = new URL(connectionString)
-    return `${u.hostname || 'localhost'}:${u.port || '5432'}`
-  } catch {
-    return 'the configured address'
-  }
-}
-
-/** Skips only when nothing answers; a server that refuses us (auth, no database) fails the suite instead. */
-async function reachable(): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return { ok: true }
-  } catch (err) {
-    if (err instanceof pg.DatabaseError) return { ok: true }
-    return { ok: false, reason: (err as { code?: string }).code ?? 'no answer' }
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const server = await reachable()
+const probe = await probePostgres()
+const server = probe.reachable ? ({ ok: true } as const) : ({ ok: false, reason: probe.reason } as const)
 
 if (!server.ok) {
   console.warn(`PostgreSQL not reachable at ${address(url)}: skipping the PostgreSQL notification store suite (${server.reason})`)

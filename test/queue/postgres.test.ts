@@ -4,40 +4,12 @@ import { randomBytes } from 'node:crypto'
 import { PostgresStore } from '../../src/queue/postgres.ts'
 import type { LeasedJob, Store, WebhookToAccept } from '../../src/queue/store.ts'
 import { storeContract } from './store.contract.ts'
+import { postgresUrl, postgresAddress, probePostgres } from '../helpers/postgres.ts'
 
-const url = process.env.DATABASE_URL?.startsWith('postgres')
-  ? process.env.DATABASE_URL
-  : process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
+const url = postgresUrl
+const address = postgresAddress
 
-/** host:port only: messages must never show the user or password of the URL. */
-function address(connectionString: string): string {
-  try {
-    const u = new URL(connectionString)
-    return `${u.searchParams.get('host') || u.hostname || 'localhost'}:${u.port || '5432'}`
-  } catch {
-    return 'the configured address'
-  }
-}
-
-/**
- * Skips only when nothing answers. A server that answers but refuses us (auth, missing database) is a broken
- * setup, not an absent one: the suite then runs and fails with the server's error.
- */
-async function probe(): Promise<{ reachable: true } | { reachable: false; reason: string }> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return { reachable: true }
-  } catch (err) {
-    if (err instanceof pg.DatabaseError) return { reachable: true }
-    return { reachable: false, reason: (err as { code?: string }).code ?? 'no answer' }
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
-
-const server = await probe()
+const server = await probePostgres()
 
 if (!server.reachable) {
   console.warn(`PostgreSQL not reachable at ${address(url)}: skipping the PostgreSQL contract suite (${server.reason})`)
