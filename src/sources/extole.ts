@@ -2,7 +2,7 @@ import type { Source } from './types.ts'
 import { hmacSha256, safeEqual } from './signatures.ts'
 import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
-import { compact } from '../normalize/compact.ts'
+import { trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * Extole reward webhooks (extole/product-docs:technical/platform-integrations/webhooks/{index,reward-webhooks,
@@ -107,13 +107,9 @@ export const extole: Source<ExtolePayload> = {
       money = { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
     }
     return [
-      {
-        role: 'track',
-        type: 'track',
-        event: 'Referral Reward Earned',
-        userId,
-        timestamp: fromIsoString(p.event_time, 'event_time'),
-        properties: compact({
+      trackDraft(
+        'Referral Reward Earned',
+        {
           reward_id: p.reward_id!,
           reward_type: p.reward_supplier_type ? p.reward_supplier_type.toLowerCase() : 'other',
           recipient_role: recipient,
@@ -122,8 +118,9 @@ export const extole: Source<ExtolePayload> = {
           advocate_email: recipient === 'advocate' ? email : undefined,
           friend_email: recipient === 'friend' ? email : undefined,
           source_platform: 'extole'
-        })
-      }
+        },
+        { role: 'track', userId, timestamp: fromIsoString(p.event_time, 'event_time') }
+      )
     ]
   }
 }

@@ -1,8 +1,8 @@
 import type { Source } from './types.ts'
 import { safeEqual } from './signatures.ts'
 import { fromIsoString, normalizeEmail } from '../normalize/units.ts'
-import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * FirstPromoter (firstpromoter/docs@2edc5a9 = docs.firstpromoter.com; catalogue §8), both generations on one URL:
@@ -181,36 +181,30 @@ function personId(emailValue: unknown, id: unknown): string | undefined {
 }
 
 function advocateIdentify(promoter: Promoter & { name?: string }, timestamp: string, code?: string): DraftMessage {
-  return {
-    role: 'identify-advocate',
-    type: 'identify',
-    userId: personId(promoter.email, promoter.id)!,
-    timestamp,
-    traits: compact({
+  return identifyDraft(
+    {
       email: normalizeEmail(promoter.email),
       first_name: promoter.profile?.first_name,
       last_name: promoter.profile?.last_name,
       referral_role: 'advocate',
       referral_code: promoter.default_ref_id ?? code,
       source_platform: 'firstpromoter'
-    })
-  }
+    },
+    { role: 'identify-advocate', userId: personId(promoter.email, promoter.id)!, timestamp }
+  )
 }
 
 function friendIdentify(lead: Lead, friendId: string, advocateId: string | undefined, timestamp: string): DraftMessage {
-  return {
-    role: 'identify-friend',
-    type: 'identify',
-    userId: friendId,
-    timestamp,
-    traits: compact({
+  return identifyDraft(
+    {
       email: normalizeEmail(lead.email),
       referral_role: 'friend',
       referred_by: advocateId,
       referral_id: String(lead.id),
       source_platform: 'firstpromoter'
-    })
-  }
+    },
+    { role: 'identify-friend', userId: friendId, timestamp }
+  )
 }
 
 function leadSignup(lead: Lead, timestamp: string): DraftMessage[] {
@@ -220,36 +214,40 @@ function leadSignup(lead: Lead, timestamp: string): DraftMessage[] {
   if (lead.promoter) out.push(advocateIdentify(lead.promoter, timestamp, lead.promotion?.ref_id))
   out.push(friendIdentify(lead, friendId, advocateId, timestamp))
   if (!advocateId) return out
-  const common = compact({
-    referral_id: String(lead.id),
-    referral_code: lead.promotion?.ref_id,
-    advocate_id: advocateId,
-    advocate_email: normalizeEmail(lead.promoter?.email),
-    friend_id: friendId,
-    friend_email: normalizeEmail(lead.email),
-    source_platform: 'firstpromoter'
-  })
+  const referralId = String(lead.id)
+  const referralCode = lead.promotion?.ref_id
+  const advocateEmail = normalizeEmail(lead.promoter?.email)
+  const friendEmail = normalizeEmail(lead.email)
+  // The two property sets are spelled out (not spread from a shared object) so each is checked against its event.
   out.push(
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Created',
-      userId: friendId,
-      timestamp,
-      properties: compact({
-        ...common,
+    trackDraft(
+      'Referral Created',
+      {
+        referral_id: referralId,
+        referral_code: referralCode,
+        advocate_id: advocateId,
+        advocate_email: advocateEmail,
+        friend_id: friendId,
+        friend_email: friendEmail,
+        source_platform: 'firstpromoter',
         campaign_id: lead.promotion?.campaign_id === undefined ? undefined : String(lead.promotion.campaign_id),
         status: 'lead'
-      })
-    },
-    {
-      role: 'track-signup',
-      type: 'track',
-      event: 'Referred Friend Signed Up',
-      userId: friendId,
-      timestamp,
-      properties: common
-    }
+      },
+      { role: 'track', userId: friendId, timestamp }
+    ),
+    trackDraft(
+      'Referred Friend Signed Up',
+      {
+        referral_id: referralId,
+        referral_code: referralCode,
+        advocate_id: advocateId,
+        advocate_email: advocateEmail,
+        friend_id: friendId,
+        friend_email: friendEmail,
+        source_platform: 'firstpromoter'
+      },
+      { role: 'track-signup', userId: friendId, timestamp }
+    )
   )
   return out
 }
@@ -267,13 +265,9 @@ function rewardCreated(reward: V1Reward, timestamp: string): DraftMessage[] {
   if (reward.status === 'denied') return []
   const advocateId = personId(reward.promoter.email, reward.promoter.id)!
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId: advocateId,
-      timestamp,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: String(reward.id),
         reward_type: reward.unit ?? 'other',
         recipient_role: 'advocate',
@@ -284,7 +278,8 @@ function rewardCreated(reward: V1Reward, timestamp: string): DraftMessage[] {
         // The per-event page: `event_id` is the sale / conversion that triggered the reward.
         order_id: reward.event_id === undefined || reward.event_id === null ? undefined : String(reward.event_id),
         source_platform: 'firstpromoter'
-      })
-    }
+      },
+      { role: 'track', userId: advocateId, timestamp }
+    )
   ]
 }

@@ -2,8 +2,8 @@ import type { Source, WebhookItem } from './types.ts'
 import { fieldsKey, hmacSha256, safeEqual } from './signatures.ts'
 import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
-import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * Friendbuy (developers.friendbuy.com, "Webhooks"; friendbuy/slate:source/includes/_webhooks.md@2447d8e).
@@ -220,13 +220,9 @@ function advocateReward(reward: RewardElement, envelopeCreatedOn: string): Draft
     money = { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
   }
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId: advocateId,
-      timestamp,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: reward.rewardId,
         reward_type: reward.rewardType ?? 'other',
         recipient_role: 'advocate',
@@ -235,8 +231,9 @@ function advocateReward(reward: RewardElement, envelopeCreatedOn: string): Draft
         advocate_id: advocateId,
         advocate_email: advocateEmail,
         source_platform: 'friendbuy'
-      })
-    }
+      },
+      { role: 'track', userId: advocateId, timestamp }
+    )
   ]
 }
 
@@ -252,29 +249,24 @@ function emailCapture(capture: EmailCaptureElement, envelopeCreatedOn: string): 
   const advocate = splitName(capture.advocate?.name)
   const out: DraftMessage[] = []
   if (advocateId) {
-    out.push({
-      role: 'identify-advocate',
-      type: 'identify',
-      userId: advocateId,
-      timestamp,
-      traits: compact({
-        email: advocateEmail,
-        first_name: advocate.first,
-        last_name: advocate.last,
-        referral_role: 'advocate',
-        // Friendbuy referral codes (purl) belong to the advocate who shared them.
-        referral_code: capture.referral?.code,
-        source_platform: 'friendbuy'
-      })
-    })
+    out.push(
+      identifyDraft(
+        {
+          email: advocateEmail,
+          first_name: advocate.first,
+          last_name: advocate.last,
+          referral_role: 'advocate',
+          // Friendbuy referral codes (purl) belong to the advocate who shared them.
+          referral_code: capture.referral?.code,
+          source_platform: 'friendbuy'
+        },
+        { role: 'identify-advocate', userId: advocateId, timestamp }
+      )
+    )
   }
   out.push(
-    {
-      role: 'identify-friend',
-      type: 'identify',
-      userId: friendEmail,
-      timestamp,
-      traits: compact({
+    identifyDraft(
+      {
         email: friendEmail,
         first_name: friend.first,
         last_name: friend.last,
@@ -282,15 +274,12 @@ function emailCapture(capture: EmailCaptureElement, envelopeCreatedOn: string): 
         referred_by: advocateId,
         referral_id: capture.attributionId,
         source_platform: 'friendbuy'
-      })
-    },
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referred Friend Signed Up',
-      userId: friendEmail,
-      timestamp,
-      properties: compact({
+      },
+      { role: 'identify-friend', userId: friendEmail, timestamp }
+    ),
+    trackDraft(
+      'Referred Friend Signed Up',
+      {
         referral_id: capture.attributionId,
         referral_code: capture.referral?.code,
         advocate_id: advocateId,
@@ -301,8 +290,9 @@ function emailCapture(capture: EmailCaptureElement, envelopeCreatedOn: string): 
         friend_first_name: friend.first,
         discount_code: capture.incentive?.couponCode,
         source_platform: 'friendbuy'
-      })
-    }
+      },
+      { role: 'track', userId: friendEmail, timestamp }
+    )
   )
   return out
 }

@@ -2,8 +2,9 @@ import type { Source } from './types.ts'
 import { fieldsKey, hmacSha256, safeEqual } from './signatures.ts'
 import { currencyCode, fromUnixMillis, integerMinor, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
-import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import type { IdentifyTraits } from '../generated/tracking-plan.ts'
+import { identifyDraft, trackDraft, type Loose } from '../tracking-plan/draft.ts'
 
 /**
  * GrowSurf (docs.growsurf.com/developer-tools/webhooks; growsurf/growsurf-mcp:growsurf-docs/webhooks*.md@477553d).
@@ -237,21 +238,21 @@ function referralId(referrerId: string | undefined, referredId: string | undefin
   return referrerId && referredId ? `growsurf:${referrerId}:${referredId}` : undefined
 }
 
-function identify(role: 'advocate' | 'friend', person: Participant, timestamp: string, extra: Record<string, unknown>): DraftMessage {
-  return {
-    role: `identify-${role}`,
-    type: 'identify',
-    userId: personId(person)!,
-    timestamp,
-    traits: compact({
+/** The traits that differ between the advocate and the friend identify. */
+type ExtraTraits = Pick<Partial<Loose<IdentifyTraits>>, 'referral_code' | 'referred_by' | 'referral_id'>
+
+function identify(role: 'advocate' | 'friend', person: Participant, timestamp: string, extra: ExtraTraits): DraftMessage {
+  return identifyDraft(
+    {
       email: normalizeEmail(person.email),
       first_name: person.firstName,
       last_name: person.lastName,
       referral_role: role,
       ...extra,
       source_platform: 'growsurf'
-    })
-  }
+    },
+    { role: `identify-${role}`, userId: personId(person)!, timestamp }
+  )
 }
 
 function reachedGoal(participant: Participant, reward: ParticipantReward, timestamp: string): DraftMessage[] {
@@ -269,25 +270,24 @@ function reachedGoal(participant: Participant, reward: ParticipantReward, timest
   if (friend) out.push(identify('friend', friend, timestamp, { referred_by: advocateId, referral_id: refId }))
   // Under manual approval the first delivery is only "pending": the reward is earned when approved.
   if (!reward.approved) return out
-  out.push({
-    role: 'track',
-    type: 'track',
-    event: 'Referral Reward Earned',
-    userId: recipientId,
-    timestamp,
-    properties: compact({
-      reward_id: reward.id,
-      // GrowSurf rewards are free-form (title, description, metadata like "amount": "$25"): no money to read.
-      reward_type: reward.couponCode ? 'coupon' : 'other',
-      recipient_role: reward.isReferrer ? 'advocate' : 'friend',
-      coupon_code: reward.couponCode,
-      referral_id: refId,
-      advocate_id: advocateId,
-      advocate_email: normalizeEmail(advocate?.email),
-      friend_email: normalizeEmail(friend?.email),
-      source_platform: 'growsurf'
-    })
-  })
+  out.push(
+    trackDraft(
+      'Referral Reward Earned',
+      {
+        reward_id: reward.id,
+        // GrowSurf rewards are free-form (title, description, metadata like "amount": "$25"): no money to read.
+        reward_type: reward.couponCode ? 'coupon' : 'other',
+        recipient_role: reward.isReferrer ? 'advocate' : 'friend',
+        coupon_code: reward.couponCode,
+        referral_id: refId,
+        advocate_id: advocateId,
+        advocate_email: normalizeEmail(advocate?.email),
+        friend_email: normalizeEmail(friend?.email),
+        source_platform: 'growsurf'
+      },
+      { role: 'track', userId: recipientId, timestamp }
+    )
+  )
   return out
 }
 
@@ -300,15 +300,9 @@ function newParticipant(participant: Participant, timestamp: string): DraftMessa
   const advocateId = personId(participant.referrer, referrerRef)!
   const friendId = personId(participant)!
   const refId = referralId(referrerRef, participant.id)!
-  const common = compact({
-    referral_id: refId,
-    referral_code: shareCode(participant.referrer),
-    advocate_id: advocateId,
-    advocate_email: normalizeEmail(participant.referrer?.email),
-    friend_id: friendId,
-    friend_email: normalizeEmail(participant.email),
-    source_platform: 'growsurf'
-  })
+  const referralCode = shareCode(participant.referrer)
+  const advocateEmail = normalizeEmail(participant.referrer?.email)
+  const friendEmail = normalizeEmail(participant.email)
   const out: DraftMessage[] = []
   if (participant.referrer) {
     out.push(identify('advocate', participant.referrer, timestamp, { referral_code: shareCode(participant.referrer) }))
@@ -316,15 +310,35 @@ function newParticipant(participant: Participant, timestamp: string): DraftMessa
   out.push(
     identify('friend', participant, timestamp, { referred_by: advocateId, referral_id: refId }),
     // The friend joining is both the referral coming into existence and the friend signing up (welcome email).
-    { role: 'track', type: 'track', event: 'Referral Created', userId: friendId, timestamp, properties: { ...common, status: 'created' } },
-    {
-      role: 'track-signup',
-      type: 'track',
-      event: 'Referred Friend Signed Up',
-      userId: friendId,
-      timestamp,
-      properties: compact({ ...common, friend_first_name: participant.firstName })
-    }
+    // The two property sets are spelled out (not spread from a shared object) so each is checked against its event.
+    trackDraft(
+      'Referral Created',
+      {
+        referral_id: refId,
+        referral_code: referralCode,
+        advocate_id: advocateId,
+        advocate_email: advocateEmail,
+        friend_id: friendId,
+        friend_email: friendEmail,
+        source_platform: 'growsurf',
+        status: 'created'
+      },
+      { role: 'track', userId: friendId, timestamp }
+    ),
+    trackDraft(
+      'Referred Friend Signed Up',
+      {
+        referral_id: refId,
+        referral_code: referralCode,
+        advocate_id: advocateId,
+        advocate_email: advocateEmail,
+        friend_id: friendId,
+        friend_email: friendEmail,
+        source_platform: 'growsurf',
+        friend_first_name: participant.firstName
+      },
+      { role: 'track-signup', userId: friendId, timestamp }
+    )
   )
   return out
 }
@@ -341,13 +355,9 @@ function newCommission(
   const advocateId = personId(participant)!
   return [
     identify('advocate', participant, timestamp, { referral_code: shareCode(participant) }),
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId: advocateId,
-      timestamp,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: commission.id,
         reward_type: 'commission',
         recipient_role: 'advocate',
@@ -359,7 +369,8 @@ function newCommission(
         advocate_email: normalizeEmail(participant.email),
         friend_email: normalizeEmail((referred as Participant | undefined)?.email),
         source_platform: 'growsurf'
-      })
-    }
+      },
+      { role: 'track', userId: advocateId, timestamp }
+    )
   ]
 }

@@ -2,8 +2,8 @@ import { createPublicKey, verify as verifySignature, type JsonWebKey, type KeyOb
 import type { Source } from './types.ts'
 import { fromUnixMillis, normalizeEmail } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
-import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * SaaSquatch / impact.com Advocate (saasquatch/saasquatch-docs:content/api/webhooks.md@d18e7cc,
@@ -167,36 +167,27 @@ function referral(data: Record<string, any>, status: 'created' | 'converted', ti
   const advocateId = personId(data.referrer as UserRef)
   const friendId = personId(data.referred as UserRef)
   return [
-    {
-      role: 'identify-advocate',
-      type: 'identify',
-      userId: advocateId,
-      timestamp,
+    identifyDraft(
       // The code the friend used is the referrer's.
-      traits: compact({ referral_role: 'advocate', referral_code: data.referralCodeUsed, source_platform: 'saasquatch' })
-    },
-    {
-      role: 'identify-friend',
-      type: 'identify',
-      userId: friendId,
-      timestamp,
-      traits: { referral_role: 'friend', referred_by: advocateId, referral_id: data.id, source_platform: 'saasquatch' }
-    },
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Created',
-      userId: friendId,
-      timestamp,
-      properties: compact({
+      { referral_role: 'advocate', referral_code: data.referralCodeUsed, source_platform: 'saasquatch' },
+      { role: 'identify-advocate', userId: advocateId, timestamp }
+    ),
+    identifyDraft(
+      { referral_role: 'friend', referred_by: advocateId, referral_id: data.id, source_platform: 'saasquatch' },
+      { role: 'identify-friend', userId: friendId, timestamp }
+    ),
+    trackDraft(
+      'Referral Created',
+      {
         referral_id: data.id,
         referral_code: data.referralCodeUsed,
         advocate_id: advocateId,
         friend_id: friendId,
         status,
         source_platform: 'saasquatch'
-      })
-    }
+      },
+      { role: 'track', userId: friendId, timestamp }
+    )
   ]
 }
 
@@ -205,21 +196,22 @@ function reward(data: Record<string, any>, timestamp: string): DraftMessage[] {
   if (!recipient) return []
   const userId = personId({ id: data.userId, accountId: data.accountId })
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId,
-      timestamp: typeof data.dateGiven === 'number' ? fromUnixMillis(data.dateGiven, 'data.dateGiven') : timestamp,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: data.id,
         // PCT_DISCOUNT, CREDIT, FUELTANK…: the value's unit ("%", points, credit units) is not money we can read.
         reward_type: typeof data.type === 'string' ? data.type.toLowerCase() : 'other',
         recipient_role: recipient,
         advocate_id: recipient === 'advocate' ? userId : undefined,
         source_platform: 'saasquatch'
-      })
-    }
+      },
+      {
+        role: 'track',
+        userId,
+        timestamp: typeof data.dateGiven === 'number' ? fromUnixMillis(data.dateGiven, 'data.dateGiven') : timestamp
+      }
+    )
   ]
 }
 
@@ -228,12 +220,8 @@ function userIdentify(user: Record<string, any>, timestamp: string): DraftMessag
   const codes = Object.values((user.referralCodes ?? {}) as Record<string, string>)
   const referred = Array.isArray(user.referredByCodes) && user.referredByCodes.length > 0
   if (!user.id || !user.accountId) throw new InvalidPayloadError('user.created needs data.id and data.accountId')
-  return {
-    role: referred ? 'identify-friend' : 'identify-advocate',
-    type: 'identify',
-    userId: email ?? personId(user as UserRef),
-    timestamp,
-    traits: compact({
+  return identifyDraft(
+    {
       email,
       first_name: user.firstName,
       last_name: user.lastName,
@@ -242,6 +230,7 @@ function userIdentify(user: Record<string, any>, timestamp: string): DraftMessag
       // One code per program: only unambiguous when there is one program.
       referral_code: codes.length === 1 ? codes[0] : undefined,
       source_platform: 'saasquatch'
-    })
-  }
+    },
+    { role: referred ? 'identify-friend' : 'identify-advocate', userId: email ?? personId(user as UserRef), timestamp }
+  )
 }

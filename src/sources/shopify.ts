@@ -1,7 +1,6 @@
 import type { Source } from './types.ts'
 import { hmacSha256, safeEqual } from './signatures.ts'
 import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
-import { compact } from '../normalize/compact.ts'
 import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 import type { DraftMessage } from '../messages.ts'
 
@@ -270,13 +269,9 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
     const customerId = order.customer?.id
     const buyerId = buyerEmail ?? (customerId !== undefined ? `shopify:${customerId}` : undefined)
     return [
-      {
-        role: 'track',
-        type: 'track',
-        event: 'Order Completed',
-        ...(buyerId ? { userId: buyerId } : { anonymousId: `shopify-order:${order.id}` }),
-        timestamp: fromIsoString(order.created_at, 'created_at'),
-        properties: compact({
+      trackDraft(
+        'Order Completed',
+        {
           order_id: String(order.id),
           revenue: minorToDecimal(minor, currency),
           revenue_minor: minor,
@@ -285,8 +280,13 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
           friend_id: buyerId,
           friend_email: buyerEmail,
           source_platform: 'shopify'
-        })
-      }
+        },
+        {
+          role: 'track',
+          ...(buyerId ? { userId: buyerId } : { anonymousId: `shopify-order:${order.id}` }),
+          timestamp: fromIsoString(order.created_at, 'created_at')
+        }
+      )
     ]
   }
 }

@@ -10,7 +10,8 @@ import {
 } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import { compact } from '../normalize/compact.ts'
-import type { DraftMessage } from '../messages.ts'
+import type { TrackEventName } from '../generated/tracking-plan.ts'
+import { trackDraft, type Loose, type PropertiesOf } from '../tracking-plan/draft.ts'
 
 /**
  * A generic Standard Webhooks source (standard-webhooks/standard-webhooks:spec/standard-webhooks.md v1.0.0) for
@@ -50,7 +51,7 @@ interface StandardPayload {
 
 const TOLERANCE_SECONDS = 5 * 60
 
-const EVENTS: Record<string, string> = {
+const EVENTS: Record<string, TrackEventName> = {
   'referral.created': 'Referral Created',
   'referral.friend_signed_up': 'Referred Friend Signed Up',
   'order.completed': 'Order Completed',
@@ -141,15 +142,20 @@ export const standard: Source<StandardPayload> = {
     const { user_id: explicitUser, ...data } = p.data
     const properties = normalizeProperties(data)
     const userId = userOf(p.type, explicitUser, properties)
-    const draft: DraftMessage = {
-      role: 'track',
-      type: 'track',
-      event,
-      ...(userId ? { userId } : { anonymousId: `standard:${item.key}` }),
-      timestamp: fromIsoString(p.timestamp, 'timestamp'),
-      properties
-    }
-    return [draft]
+    return [
+      trackDraft(
+        event,
+        // Escape hatch (deliberate): by contract `data` passes through as the plan names the properties, so their
+        // shape is only known at runtime. The event name is checked by tsc (EVENTS); the properties by the runtime
+        // plan check (TrackingPlan.check) on every message, and the required ones by payloadSchema before storing.
+        properties as Loose<PropertiesOf<typeof event>>,
+        {
+          role: 'track',
+          ...(userId ? { userId } : { anonymousId: `standard:${item.key}` }),
+          timestamp: fromIsoString(p.timestamp, 'timestamp')
+        }
+      )
+    ]
   }
 }
 

@@ -4,6 +4,7 @@ import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeE
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
+import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
 
 /**
  * Talkable legacy webhooks (talkable/talkable-docs:source/web_hooks.rst and web_hooks/*.rst; samples
@@ -270,20 +271,17 @@ function personId(emailValue: unknown, customerId: unknown): string | undefined 
 function advocateIdentify(emailValue: unknown, names: Person | null | undefined, code: string | undefined, timestamp: string): DraftMessage {
   const advocateEmail = normalizeEmail(emailValue)
   if (!advocateEmail) throw new InvalidPayloadError('the advocate has no email')
-  return {
-    role: 'identify-advocate',
-    type: 'identify',
-    userId: advocateEmail,
-    timestamp,
-    traits: compact({
+  return identifyDraft(
+    {
       email: advocateEmail,
       first_name: names?.first_name,
       last_name: names?.last_name,
       referral_role: 'advocate',
       referral_code: code,
       source_platform: 'talkable'
-    })
-  }
+    },
+    { role: 'identify-advocate', userId: advocateEmail, timestamp }
+  )
 }
 
 function referral(p: Record<string, any>, receivedAt: string): DraftMessage[] {
@@ -298,12 +296,8 @@ function referral(p: Record<string, any>, receivedAt: string): DraftMessage[] {
   const code = p.offer?.short_url_code as string | undefined
   return [
     advocateIdentify(referrer.email, referrer.person, code, timestamp),
-    {
-      role: 'identify-friend',
-      type: 'identify',
-      userId: friendId,
-      timestamp,
-      traits: compact({
+    identifyDraft(
+      {
         email: friendEmail,
         first_name: referred.person?.first_name,
         last_name: referred.person?.last_name,
@@ -311,15 +305,12 @@ function referral(p: Record<string, any>, receivedAt: string): DraftMessage[] {
         referred_by: advocateId,
         referral_id: referralId,
         source_platform: 'talkable'
-      })
-    },
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Created',
-      userId: friendId,
-      timestamp,
-      properties: compact({
+      },
+      { role: 'identify-friend', userId: friendId, timestamp }
+    ),
+    trackDraft(
+      'Referral Created',
+      {
         referral_id: referralId,
         referral_code: code,
         advocate_id: advocateId,
@@ -330,8 +321,9 @@ function referral(p: Record<string, any>, receivedAt: string): DraftMessage[] {
         // The referral webhook fires when the referral is approved.
         status: 'approved',
         source_platform: 'talkable'
-      })
-    }
+      },
+      { role: 'track', userId: friendId, timestamp }
+    )
   ]
 }
 
@@ -359,13 +351,9 @@ function reward(p: Record<string, any>, key: string, receivedAt: string): DraftM
   // Only referral rewards belong to a referral (the friend's purchase); sharing and sign-up rewards do not.
   const ofReferral = (r.reason === 'referrer' || r.reason === 'referred') && friendOriginValue
   return [
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referral Reward Earned',
-      userId: recipientId,
-      timestamp: receivedAt,
-      properties: compact({
+    trackDraft(
+      'Referral Reward Earned',
+      {
         reward_id: r.id !== undefined ? String(r.id) : `talkable_${key.slice(0, 24)}`,
         reward_type: r.incentive_type ?? 'other',
         recipient_role: recipient,
@@ -377,8 +365,9 @@ function reward(p: Record<string, any>, key: string, receivedAt: string): DraftM
         friend_email: friendEmail,
         order_id: ofReferral && friendOriginValue.order_number != null ? String(friendOriginValue.order_number) : undefined,
         source_platform: 'talkable'
-      })
-    }
+      },
+      { role: 'track', userId: recipientId, timestamp: receivedAt }
+    )
   ]
 }
 
@@ -395,27 +384,20 @@ function claimSignup(p: Record<string, any>, timestamp: string): DraftMessage[] 
   const code = p.offer.short_url_code as string | undefined
   return [
     advocateIdentify(advocateEmail, undefined, code, timestamp),
-    {
-      role: 'identify-friend',
-      type: 'identify',
-      userId: friendEmail,
-      timestamp,
-      traits: compact({
+    identifyDraft(
+      {
         email: friendEmail,
         first_name: p.first_name,
         last_name: p.last_name,
         referral_role: 'friend',
         referred_by: advocateEmail,
         source_platform: 'talkable'
-      })
-    },
-    {
-      role: 'track',
-      type: 'track',
-      event: 'Referred Friend Signed Up',
-      userId: friendEmail,
-      timestamp,
-      properties: compact({
+      },
+      { role: 'identify-friend', userId: friendEmail, timestamp }
+    ),
+    trackDraft(
+      'Referred Friend Signed Up',
+      {
         referral_code: code,
         advocate_id: advocateEmail,
         advocate_email: advocateEmail,
@@ -423,7 +405,8 @@ function claimSignup(p: Record<string, any>, timestamp: string): DraftMessage[] 
         friend_email: friendEmail,
         friend_first_name: p.first_name,
         source_platform: 'talkable'
-      })
-    }
+      },
+      { role: 'track', userId: friendEmail, timestamp }
+    )
   ]
 }

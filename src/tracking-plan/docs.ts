@@ -114,9 +114,10 @@ const DEVELOPER_NOTES = [
   'adapters that need updating. Optional properties may be `undefined`/`null` (they are dropped, like `compact()`).',
   'Platform values typed as plain strings that must fit an enum are cast to the enum type',
   "(`value as PropertiesOf<'Referral Created'>['status']`); the runtime check still quarantines values outside the plan.",
-  'ReferralCandy, Rewardful and Ambassador use the helpers; to adopt them in another adapter, replace each',
-  '`{ role, type, event, userId, timestamp, properties }` literal with `trackDraft(event, properties, { role, userId, timestamp })`',
-  '(and `compact({...})` traits with `identifyDraft({...}, ...)`), then run `npx tsc --noEmit`.',
+  'Every source uses the helpers. Standard Webhooks passes `data` through under the plan\'s own property names, so there',
+  'only the event name is checked at compile time (its properties are checked at run time). A new adapter writes',
+  '`trackDraft(event, properties, { role, userId, timestamp })` and `identifyDraft({...}, ...)` instead of message',
+  'literals, then runs `npx tsc --noEmit`.',
   ''
 ]
 
