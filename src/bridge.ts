@@ -102,10 +102,20 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const { port } = server.address() as AddressInfo
   const url = `http://127.0.0.1:${port}`
   sandboxBase = `${url}/sandbox`
-  destinations =
-    typeof options.destinations === 'function'
-      ? await options.destinations(sandboxBase)
-      : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
+  try {
+    destinations =
+      typeof options.destinations === 'function'
+        ? await options.destinations(sandboxBase)
+        : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
+  } catch (err) {
+    // A configuration error (unknown DESTINATIONS, bad secret format...): release the port and the store so the
+    // process exits with the message instead of hanging half-started.
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await notifications.close()
+    await store.close()
+    throw err
+  }
   worker = new DeliveryWorker(store, destinations, { clock, logger, metrics, ...options.worker })
   accepting = !stopping
   // DELIVERY=off runs an ingest-only instance (another instance, or a later start, delivers).
