@@ -5,6 +5,7 @@ import { createHubspotSandbox } from './hubspot.ts'
 import { createSegmentPublicApiSandbox } from './segment-public-api.ts'
 import { createVendorSandboxes } from './vendors.ts'
 import { createSegmentProtocolsSandbox } from './segment-protocols.ts'
+import { createReferralCandySandbox } from './referralcandy.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -23,6 +24,7 @@ export function createSandboxes(): Sandbox[] {
     { vendor: 'segment', ...segment },
     { vendor: 'hubspot', ...createHubspotSandbox() },
     segmentPublicApi(),
+    { vendor: 'referralcandy', ...createReferralCandySandbox() },
     ...createVendorSandboxes()
   ]
 }
