@@ -33,6 +33,10 @@ export function adminRouter(deps: AdminDeps): Router {
     next()
   })
 
+  r.get('/admin/stats', async (_req, res) => {
+    res.json(await deps.store.stats(deps.clock.now()))
+  })
+
   r.get('/admin/dlq', async (req, res) => {
     res.json({ jobs: await deps.store.listJobs('dead', filterFrom(req.query)) })
   })

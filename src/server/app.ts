@@ -1,5 +1,6 @@
 import express, { type Express, type Request, type Response, type NextFunction, type Router } from 'express'
 import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import type { IngestDeps } from '../ingest/webhook-route.ts'
 import { webhookRouter, rawBody } from '../ingest/webhook-route.ts'
 import { adminRouter, type AdminDeps } from './admin-routes.ts'
@@ -47,6 +48,16 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', deps.metrics.registry.contentType).send(await deps.metrics.render(deps.store, deps.clock))
   })
+  // The operator console: static files over the admin API; a strict CSP since it handles the admin token.
+  app.use(
+    '/console',
+    (_req, res, next) => {
+      res.set('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'")
+      res.set('X-Content-Type-Options', 'nosniff')
+      next()
+    },
+    express.static(fileURLToPath(new URL('./console/', import.meta.url)), { index: 'index.html' })
+  )
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.sources, deps.version))
   })

@@ -37,6 +37,8 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
     '/healthz': { get: { tags: ['operate'], summary: 'Store reachable?', responses: { 200: { description: 'ok' }, 503: errorResponse('store unreachable') } } },
     '/metrics': { get: { tags: ['operate'], summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain; version=0.0.4', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
     '/openapi.json': { get: { tags: ['operate'], summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },
+    '/admin/stats': { get: admin('Jobs per destination and status, age of the oldest waiting job, inbox counts', { responses: { 200: { description: 'queue statistics' }, 401: errorResponse('missing/wrong bearer token') } }) },
+    '/console/': { get: { tags: ['operate'], summary: 'The operator console (static page over the admin API; asks for the admin token)', responses: { 200: { description: 'text/html', content: { 'text/html': { schema: { type: 'string' } } } } } } },
     '/admin/dlq': { get: admin('List dead-lettered jobs', { parameters: filterParams, responses: { 200: { description: 'jobs' }, 401: errorResponse('missing/wrong bearer token') } }) },
     '/admin/dlq/replay': {
       post: admin('Replay dead jobs by id or filter (original ids kept, so destinations dedupe)', {
