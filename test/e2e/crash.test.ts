@@ -1,34 +1,17 @@
 import { describe, it, expect, afterAll } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { createSegmentSandbox } from '../../src/sandboxes/segment.ts'
 import { postWebhook, sign, until, SECRETS } from '../helpers/bridge.ts'
+import { freePort, bridgeProcess, waitReady } from '../helpers/process.ts'
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
+// Kept for the failure message: what the bridge said before it was killed.
 const output: string[] = []
-
-function startBridgeProcess(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  // Kept for the failure message: what the bridge said before it was killed.
-  for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (d) => output.push(String(d)))
-  return child
-}
-
-async function waitHealthy(url: string) {
-  await until(async () => (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 20_000, 'bridge healthy')
-}
+const startBridgeProcess = (env: NodeJS.ProcessEnv) => bridgeProcess(env, output)
 
 describe('crash safety', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-crash-'))
@@ -62,7 +45,7 @@ describe('crash safety', () => {
     }
     let bridge = startBridgeProcess(env)
     children.push(bridge)
-    await waitHealthy(url)
+    await waitReady(url)
 
     const acked = new Set<string>()
     let killed = false
@@ -86,7 +69,7 @@ describe('crash safety', () => {
 
     bridge = startBridgeProcess(env)
     children.push(bridge)
-    await waitHealthy(url)
+    await waitReady(url)
     const tracks = () => [...segment.state.messages.values()].filter((m) => m.type === 'track')
     await until(() => tracks().length >= acked.size, 60_000, `Referral Created for all ${acked.size} acknowledged webhooks`).catch((err) => {
       throw new Error(`${err.message}; segment has ${tracks().length} tracks, ${segment.state.received} received. Bridge output:\n${output.join('').slice(-3000)}`)

@@ -1,27 +1,19 @@
 import { describe, it, expect, afterAll } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
-import express, { type Request, type Response, type NextFunction } from 'express'
+import express from 'express'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { createHubspotSandbox } from '../../src/sandboxes/hubspot.ts'
 import { postWebhook, sign, until, SECRETS, referralCandyPayload } from '../helpers/bridge.ts'
+import { freePort, bridgeProcess, waitReady, holdFirstAnswer } from '../helpers/process.ts'
 
 /**
  * Scenario 1 through a crash: HubSpot applies the batch upsert but the bridge is SIGKILLed before it sees the
  * answer; after the restart the job is delivered again (same referral id, same email) and HubSpot still holds
  * exactly one contact tagged Referral Lead. Redeliveries of the webhook around the crash change nothing.
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 describe('scenario 1: the bridge killed mid-delivery', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-s1-crash-'))
@@ -34,22 +26,9 @@ describe('scenario 1: the bridge killed mid-delivery', () => {
 
   it('SIGKILL while HubSpot answers the upsert → one contact tagged Referral Lead after restart', async () => {
     const hubspot = createHubspotSandbox()
-    let applied: () => void = () => {}
-    const upsertApplied = new Promise<void>((r) => (applied = r))
-    let held = false
+    const hold = holdFirstAnswer((req) => req.method === 'POST' && req.path.endsWith('/batch/upsert'), 3_000)
     const router = express.Router()
-    router.use((req: Request, res: Response, next: NextFunction) => {
-      if (!held && req.method === 'POST' && req.path.endsWith('/batch/upsert')) {
-        held = true
-        const end = res.end.bind(res) as (...args: unknown[]) => Response
-        ;(res as unknown as { end: (...args: unknown[]) => Response }).end = (...args: unknown[]) => {
-          applied()
-          setTimeout(() => end(...args), 3_000)
-          return res
-        }
-      }
-      next()
-    })
+    router.use(hold.middleware)
     router.use(hubspot.router)
     const sandbox = await serveSandbox(router)
     const port = await freePort()
@@ -67,20 +46,18 @@ describe('scenario 1: the bridge killed mid-delivery', () => {
       LOG_LEVEL: 'warn'
     }
     const start = () => {
-      const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      for (const s of [child.stdout!, child.stderr!]) s.on('data', (d) => output.push(String(d)))
+      const child = bridgeProcess(env, output)
       children.push(child)
       return child
     }
-    // /healthz is 200 only once the destinations exist and webhooks are accepted.
-    const ready = () => until(async () => (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 30_000, 'bridge ready')
+    const ready = () => waitReady(url)
 
     let child = start()
     await ready()
     const raw = JSON.stringify(referralCandyPayload(77))
     for (let i = 0; i < 3; i++) expect((await postWebhook(url, 'referralcandy', raw, sign.referralcandy(raw))).status).toBe(200)
     await Promise.race([
-      upsertApplied,
+      hold.applied,
       new Promise((_, reject) => setTimeout(() => reject(new Error(`no upsert within 30 s:\n${output.join('').slice(-2000)}`)), 30_000).unref())
     ])
     child.kill('SIGKILL')

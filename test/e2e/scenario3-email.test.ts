@@ -1,13 +1,13 @@
 import { describe, it, expect, afterEach, afterAll } from 'vitest'
 import express, { type Request, type Response, type NextFunction } from 'express'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Webhook } from 'standardwebhooks'
 import { testBridge, postWebhook, until, SECRETS, type TestBridge } from '../helpers/bridge.ts'
+import { freePort, bridgeProcess, waitReady, holdFirstAnswer } from '../helpers/process.ts'
 import { klaviyoDestination } from '../../src/functions/klaviyo-destination.ts'
 import { createKlaviyoSandbox, klaviyoProfileByEmail } from '../../src/sandboxes/klaviyo.ts'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
@@ -324,14 +324,6 @@ describe('scenario 3: friend sign-up → Klaviyo within the SLA, once', () => {
 
 // ---- the bridge killed mid-way (child process, SIGKILL) ----------------------------------------------------------
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
@@ -352,22 +344,10 @@ describe('scenario 3: the bridge killed mid-delivery', () => {
   it('SIGKILL after Klaviyo accepted the event but before the bridge saw the 202 → redelivered after restart, deduped: one event, within the SLA', async () => {
     const kv = createKlaviyoSandbox()
     // Klaviyo processes the first event at once but holds its 202 back: the kill lands between the two.
-    let firstEventSeen: () => void = () => {}
-    const seen = new Promise<void>((r) => (firstEventSeen = r))
-    let held = false
+    // Klaviyo processes the first event at once but holds its 202 back: the kill lands between the two.
+    const hold = holdFirstAnswer((req) => req.method === 'POST' && req.path === '/api/events', 2_000)
     const router = express.Router()
-    router.use((req: Request, res: Response, next: NextFunction) => {
-      if (!held && req.method === 'POST' && req.path === '/api/events') {
-        held = true
-        const end = res.end.bind(res) as (...args: unknown[]) => Response
-        ;(res as unknown as { end: (...args: unknown[]) => Response }).end = (...args: unknown[]) => {
-          firstEventSeen()
-          setTimeout(() => end(...args), 2_000)
-          return res
-        }
-      }
-      next()
-    })
+    router.use(hold.middleware)
     router.use(kv.router)
     const served = await serveSandbox(router)
     const port = await freePort()
@@ -383,27 +363,19 @@ describe('scenario 3: the bridge killed mid-delivery', () => {
       KLAVIYO_BASE_URL: served.url,
       // Short lease: the job the killed process held comes back soon after the restart.
       KLAVIYO_LEASE_MS: '1500',
-      // info: the startup line "referral-bridge listening" tells us the destinations exist (see ready()).
-      LOG_LEVEL: 'info'
+      LOG_LEVEL: 'warn'
     }
     const start = () => {
-      const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      for (const s of [child.stdout!, child.stderr!]) s.on('data', (d) => output.push(String(d)))
+      const child = bridgeProcess(env, output)
       children.push(child)
       return child
     }
-    // Not just /healthz: the bridge answers webhooks before its destinations are built (the Klaviyo function is
-    // compiled at startup), and a webhook accepted in that window gets no Klaviyo job. Wait for the startup line
-    // that lists the destinations, as an operator would.
-    const ready = async (from: number) => {
-      await until(async () => (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 20_000, 'bridge healthy')
-      await until(() => output.slice(from).join('').includes('referral-bridge listening'), 20_000, 'destinations ready')
-    }
+    // /healthz turns 200 only once the destinations exist (the Klaviyo function is compiled at startup).
+    const ready = () => waitReady(url)
     const admin = async (path: string) => (await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${SECRETS.BRIDGE_ADMIN_TOKEN}` } })).json() as Promise<any>
 
-    let from = output.length
     let child = start()
-    await ready(from)
+    await ready()
     const sw = friendSignUp('crash@example.com')
     const res = await postWebhook(url, 'standard', sw.body, sw.headers)
     expect(res.status).toBe(200)
@@ -411,13 +383,12 @@ describe('scenario 3: the bridge killed mid-delivery', () => {
     const stalled = new Promise<never>((_, reject) =>
       setTimeout(() => reject(new Error(`no Klaviyo event within 30 s. Bridge output:\n${output.join('').slice(-3000)}`)), 30_000).unref()
     )
-    await Promise.race([seen, stalled])
+    await Promise.race([hold.applied, stalled])
     await kill(child, 'SIGKILL')
     expect(kv.state.events.get(SIGN_UP)).toHaveLength(1) // Klaviyo has it; the bridge never recorded it
 
-    from = output.length
     child = start()
-    await ready(from)
+    await ready()
     const deliveredJob = async () => ((await admin(`/admin/events/${encodeURIComponent(inboxId)}`)).jobs as JobRow[]).find((j) => j.destination === 'klaviyo' && j.status === 'delivered')
     await until(async () => !!(await deliveredJob()), 30_000, 'the job redelivered after restart').catch((err) => {
       throw new Error(`${err.message}. Bridge output:\n${output.join('').slice(-3000)}`)

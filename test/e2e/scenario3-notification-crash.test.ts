@@ -1,15 +1,15 @@
 import { describe, it, expect, afterAll } from 'vitest'
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
-import express, { type Request, type Response, type NextFunction } from 'express'
+import express from 'express'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { createAppSandbox } from '../../src/sandboxes/app.ts'
 import { openNotificationStore } from '../../src/notifications/open.ts'
 import { postWebhook, until, SECRETS } from '../helpers/bridge.ts'
+import { freePort, bridgeProcess, waitReady, holdFirstAnswer } from '../helpers/process.ts'
 
 /**
  * Scenario 3, advocate half, through a crash: the friend buys (Rewardful sale), the shop's app is down for a
@@ -17,14 +17,6 @@ import { postWebhook, until, SECRETS } from '../helpers/bridge.ts'
  * heard back. After the restart: one stored notification, and the app sees one notification (the redelivery
  * carries the same webhook-id, so the app dedupes it).
  */
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 describe('scenario 3: advocate notification through app downtime and a SIGKILL', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rb-s3n-crash-'))
@@ -39,24 +31,10 @@ describe('scenario 3: advocate notification through app downtime and a SIGKILL',
     const secret = `whsec_${randomBytes(24).toString('base64')}`
     const app = createAppSandbox({ secret })
     app.faults.add({ kind: 'status', status: 503, count: 3 })
-    let received: () => void = () => {}
-    const firstAccepted = new Promise<void>((r) => (received = r))
-    let held = false
+    // The app's first successful answer is held back: the kill lands after it accepted the notification.
+    const hold = holdFirstAnswer((req) => req.method === 'POST' && req.path === '/webhooks/referral-bridge', 3_000, (res) => res.statusCode === 200)
     const router = express.Router()
-    router.use((req: Request, res: Response, next: NextFunction) => {
-      if (req.method === 'POST' && req.path === '/webhooks/referral-bridge') {
-        const end = res.end.bind(res) as (...args: unknown[]) => Response
-        ;(res as unknown as { end: (...args: unknown[]) => Response }).end = (...args: unknown[]) => {
-          if (!held && res.statusCode === 200) {
-            held = true
-            received()
-            setTimeout(() => end(...args), 3_000)
-          } else end(...args)
-          return res
-        }
-      }
-      next()
-    })
+    router.use(hold.middleware)
     router.use(app.router)
     const sandbox = await serveSandbox(router)
     const port = await freePort()
@@ -75,12 +53,11 @@ describe('scenario 3: advocate notification through app downtime and a SIGKILL',
       LOG_LEVEL: 'warn'
     }
     const start = () => {
-      const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-      for (const s of [child.stdout!, child.stderr!]) s.on('data', (d) => output.push(String(d)))
+      const child = bridgeProcess(env, output)
       children.push(child)
       return child
     }
-    const ready = () => until(async () => (await fetch(`${url}/healthz`).then((r) => r.ok).catch(() => false)), 30_000, 'bridge ready')
+    const ready = () => waitReady(url)
 
     let child = start()
     await ready()
@@ -91,7 +68,7 @@ describe('scenario 3: advocate notification through app downtime and a SIGKILL',
     const signature = createHmac('sha256', SECRETS.REWARDFUL_WEBHOOK_SECRET).update(sale).digest('hex')
     expect((await postWebhook(url, 'rewardful', sale, { 'x-rewardful-signature': signature })).status).toBe(200)
     await Promise.race([
-      firstAccepted,
+      hold.applied,
       new Promise((_, reject) => setTimeout(() => reject(new Error(`the app never accepted a webhook:\n${output.join('').slice(-2000)}`)), 30_000).unref())
     ])
     child.kill('SIGKILL')
