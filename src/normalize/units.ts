@@ -80,3 +80,20 @@ function isoOrThrow(date: Date, field: string): string {
 export function normalizeEmail(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() ? value.trim().toLowerCase() : undefined
 }
+
+/** A reward value as the tracking plan carries it: decimal for readers, exact minor units, ISO-4217 currency. */
+export interface RewardMoney {
+  reward_amount: number
+  reward_amount_minor: number
+  currency: string
+}
+
+export function rewardMoney(minor: number, currency: string): RewardMoney {
+  return { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
+}
+
+/** A decimal reward amount ("20.00", 35.03) with its currency field → RewardMoney. */
+export function rewardFromDecimal(amount: unknown, currencyValue: unknown, amountField: string, currencyField: string): RewardMoney {
+  const currency = currencyCode(currencyValue, currencyField)
+  return rewardMoney(decimalToMinor(amount, currency, amountField), currency)
+}

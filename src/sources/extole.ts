@@ -1,6 +1,6 @@
 import type { Source } from './types.ts'
 import { hmacSha256, safeEqual } from './signatures.ts'
-import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
+import { fromIsoString, normalizeEmail, rewardFromDecimal, type RewardMoney } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import { trackDraft } from '../tracking-plan/draft.ts'
 
@@ -100,11 +100,9 @@ export const extole: Source<ExtolePayload> = {
       email ??
       (p.person_id !== undefined ? `extole:${p.person_id}` : p.partner_user_id ? `extole:partner:${p.partner_user_id}` : undefined)
     if (!userId) throw new InvalidPayloadError('reward_earned needs email, person_id or partner_user_id')
-    let money: { reward_amount: number; reward_amount_minor: number; currency: string } | undefined
+    let money: RewardMoney | undefined
     if (p.face_value !== null && p.face_value !== undefined && /^[A-Za-z]{3}$/.test(p.face_value_type ?? '')) {
-      const currency = currencyCode(p.face_value_type, 'face_value_type')
-      const minor = decimalToMinor(p.face_value, currency, 'face_value')
-      money = { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
+      money = rewardFromDecimal(p.face_value, p.face_value_type, 'face_value', 'face_value_type')
     }
     return [
       trackDraft(

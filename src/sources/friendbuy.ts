@@ -1,6 +1,6 @@
 import type { Source, WebhookItem } from './types.ts'
 import { fieldsKey, hmacSha256, safeEqual } from './signatures.ts'
-import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
+import { fromIsoString, normalizeEmail, rewardFromDecimal, type RewardMoney } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import type { DraftMessage } from '../messages.ts'
 import { identifyDraft, trackDraft } from '../tracking-plan/draft.ts'
@@ -213,11 +213,9 @@ function advocateReward(reward: RewardElement, envelopeCreatedOn: string): Draft
   if (!advocateId) throw new InvalidPayloadError('advocateReward needs data[].emailAddress or data[].customerId')
   // rewardUnit is a currency code, "%" or a SKU: only a currency makes the amount money.
   const rawAmount = reward.rewardAmount ?? reward.amount
-  let money: { reward_amount: number; reward_amount_minor: number; currency: string } | undefined
+  let money: RewardMoney | undefined
   if (rawAmount !== undefined && rawAmount !== null && /^[A-Za-z]{3}$/.test(reward.rewardUnit ?? '')) {
-    const currency = currencyCode(reward.rewardUnit, 'data[].rewardUnit')
-    const minor = decimalToMinor(rawAmount, currency, 'data[].rewardAmount')
-    money = { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
+    money = rewardFromDecimal(rawAmount, reward.rewardUnit, 'data[].rewardAmount', 'data[].rewardUnit')
   }
   return [
     trackDraft(

@@ -1,6 +1,6 @@
 import type { Source } from './types.ts'
 import { fieldsKey, hmacSha256, safeEqual } from './signatures.ts'
-import { currencyCode, fromUnixMillis, integerMinor, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
+import { currencyCode, fromUnixMillis, integerMinor, normalizeEmail, rewardMoney } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import type { DraftMessage } from '../messages.ts'
 import type { IdentifyTraits } from '../generated/tracking-plan.ts'
@@ -361,9 +361,7 @@ function newCommission(
         reward_id: commission.id,
         reward_type: 'commission',
         recipient_role: 'advocate',
-        reward_amount: minorToDecimal(minor, currency),
-        reward_amount_minor: minor,
-        currency,
+        ...rewardMoney(minor, currency),
         referral_id: referralId(commission.referrerId, commission.referredId),
         advocate_id: advocateId,
         advocate_email: normalizeEmail(participant.email),

@@ -1,6 +1,6 @@
 import type { Source } from './types.ts'
 import { hmacSha256, safeEqual } from './signatures.ts'
-import { currencyCode, fromIsoString, integerMinor, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
+import { currencyCode, fromIsoString, integerMinor, minorToDecimal, normalizeEmail, rewardMoney } from '../normalize/units.ts'
 import type { DraftMessage } from '../messages.ts'
 import { identifyDraft, orQuarantine, trackDraft, type PropertiesOf } from '../tracking-plan/draft.ts'
 
@@ -206,9 +206,7 @@ function commissionMessages(commission: { id: string; amount: number; currency: 
         reward_id: commission.id,
         reward_type: 'commission',
         recipient_role: 'advocate',
-        reward_amount: minorToDecimal(minor, currency),
-        reward_amount_minor: minor,
-        currency,
+        ...rewardMoney(minor, currency),
         referral_id: commission.sale?.referral?.id,
         advocate_id: advocateId,
         advocate_email: advocateEmail,

@@ -1,6 +1,6 @@
 import type { Source, WebhookRequest } from './types.ts'
 import { fieldsKey, safeEqual } from './signatures.ts'
-import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
+import { fromIsoString, normalizeEmail, rewardFromDecimal, type RewardMoney } from '../normalize/units.ts'
 import { InvalidPayloadError } from '../normalize/errors.ts'
 import { compact } from '../normalize/compact.ts'
 import type { DraftMessage } from '../messages.ts'
@@ -341,12 +341,10 @@ function reward(p: Record<string, any>, key: string, receivedAt: string): DraftM
       ? advocateId
       : personId(friendEmail, friendOriginValue?.customer_id)
   if (!recipientId) throw new InvalidPayloadError(`reward_web_hook: no email or customer id for the ${recipient}`)
-  let money: { reward_amount: number; reward_amount_minor: number; currency: string } | undefined
+  let money: RewardMoney | undefined
   const currencyValue = (recipient === 'friend' ? friendOriginValue : advocateOrigin)?.currency_iso_code ?? advocateOrigin?.currency_iso_code ?? friendOriginValue?.currency_iso_code
   if (r.incentive_type === 'rebate' && r.amount !== null && r.amount !== undefined && currencyValue) {
-    const currency = currencyCode(currencyValue, 'origin.currency_iso_code')
-    const minor = decimalToMinor(r.amount, currency, 'reward.amount')
-    money = { reward_amount: minorToDecimal(minor, currency), reward_amount_minor: minor, currency }
+    money = rewardFromDecimal(r.amount, currencyValue, 'reward.amount', 'origin.currency_iso_code')
   }
   // Only referral rewards belong to a referral (the friend's purchase); sharing and sign-up rewards do not.
   const ofReferral = (r.reason === 'referrer' || r.reason === 'referred') && friendOriginValue

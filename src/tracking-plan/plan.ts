@@ -69,7 +69,7 @@ export class TrackingPlan {
 
   constructor(
     readonly entries: PlanEntry[],
-    private readonly ajv: Ajv
+    ajv: Ajv
   ) {
     const hash = createHash('sha256')
     for (const entry of entries) {
