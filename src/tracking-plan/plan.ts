@@ -66,6 +66,8 @@ export function messageSchema(entry: PlanEntry, version: PlanVersion): object {
 export class TrackingPlan {
   readonly fingerprint: string
   private readonly compiled = new Map<string, Map<number, ValidateFunction>>()
+  /** Looked up for every message on the ingest path, so computed once. */
+  private readonly current = new Map<string, number>()
 
   constructor(
     readonly entries: PlanEntry[],
@@ -76,6 +78,8 @@ export class TrackingPlan {
       const byVersion = new Map<number, ValidateFunction>()
       for (const v of entry.versions) byVersion.set(v.version, ajv.compile(messageSchema(entry, v)))
       this.compiled.set(keyOf(entry.kind, entry.name), byVersion)
+      const live = entry.versions.filter((v) => v.status !== 'retired').map((v) => v.version)
+      if (live.length) this.current.set(keyOf(entry.kind, entry.name), Math.max(...live))
       hash.update(JSON.stringify(entry))
     }
     this.fingerprint = hash.digest('hex').slice(0, 12)
@@ -83,9 +87,7 @@ export class TrackingPlan {
 
   /** The version new messages are stamped with: the highest version that is not retired. */
   currentVersion(kind: 'track' | 'identify', name: string): number | undefined {
-    const entry = this.entries.find((e) => e.kind === kind && e.name === name)
-    const live = entry?.versions.filter((v) => v.status !== 'retired').map((v) => v.version) ?? []
-    return live.length ? Math.max(...live) : undefined
+    return this.current.get(keyOf(kind, name))
   }
 
   check(message: Message): PlanCheck {
