@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 
 /**
  * The Salesforce sandbox's org model: the objects it knows (Lead, Contact, Opportunity with the bridge's custom
@@ -144,7 +144,10 @@ export class SalesforceOrg {
   readonly sessions = new Map<string, { expiresAt: number; user: string }>()
   readonly revokedRefreshTokens = new Set<string>()
   apiRequests = 0
+  /** The integration user every session runs as (the identity URL ends with it). */
+  readonly userId = '005000000000001AAA'
   private seq = 0
+  private keys?: { privateKeyPem: string; publicKeyPem: string }
 
   constructor(
     readonly now: () => number,
@@ -273,6 +276,18 @@ export class SalesforceOrg {
     const token = `${this.orgId.slice(0, 15)}!${randomBytes(24).toString('base64url')}`
     this.sessions.set(token, { expiresAt: this.now() + ttlMs, user })
     return token
+  }
+
+  /**
+   * The connected app's certificate for the JWT bearer flow: generated on first use unless `jwtPublicKeyPem` was
+   * given, so the default set-up checks signatures too. Tests sign assertions with `privateKeyPem`.
+   */
+  jwtKeyPair(): { privateKeyPem: string; publicKeyPem: string } {
+    if (!this.keys) {
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      this.keys = { privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString() }
+    }
+    return this.keys
   }
 
   expireAllSessions(): void {

@@ -32,10 +32,11 @@ export function executeSoql(org: SalesforceOrg, soql: string, versionPath: strin
   const select = q.select.map(resolveItem)
   const groupBy = q.groupBy.map((g) => resolve(g.field, g.pos).name)
   const where = q.where ? resolveCond(q.where, resolve) : undefined
+  const having = q.having ? resolveCond(q.having, resolve) : undefined
   const orderBy = q.orderBy.map((o) => ({ ...o, item: resolveItem(o.item) }))
 
   let rows = [...org.records[obj.name].values()].filter((r) => !where || matches(obj, org, where, r))
-  const aggregate = select.some((s) => s.kind === 'agg') || groupBy.length > 0
+  const aggregate = select.some((s) => s.kind === 'agg') || groupBy.length > 0 || having !== undefined
 
   if (!aggregate) {
     rows = sortRows(rows, orderBy.map((o) => ({ key: (r: SfRecord) => r[(o.item as { field: string }).field], def: org.field(obj, (o.item as { field: string }).field), desc: o.desc, nullsLast: o.nullsLast })))
@@ -86,7 +87,24 @@ export function executeSoql(org: SalesforceOrg, soql: string, versionPath: strin
     }
     return null
   }
-  let results = [...groups.values()].map((list) => {
+  // HAVING: each aggregate comparison is evaluated on the group (COUNT(Id) > 1); a plain field must be grouped.
+  const havingKeys = (c: Cond, out: Array<Extract<Cond, { kind: 'cmp' }>>): typeof out => {
+    if (c.kind === 'and' || c.kind === 'or') c.items.forEach((i) => havingKeys(i, out))
+    else if (c.kind === 'not') havingKeys(c.item, out)
+    else if (c.kind === 'cmp' && c.fn) out.push(c)
+    else if (!groupBy.includes((c as { field: string }).field)) throw new SoqlError('MALFORMED_QUERY', pointerMessage(soql, (c as { pos: number }).pos, `Field must be grouped or aggregated: ${(c as { field: string }).field}`))
+    return out
+  }
+  const aggConds = having ? havingKeys(having, []) : []
+  const aggKey = (c: { fn?: string; field: string }) => `${c.fn}(${c.field})`
+  const havingCond = having ? rewriteAggs(having, aggKey) : undefined
+  const kept = [...groups.values()].filter((list) => {
+    if (!havingCond) return true
+    const row: SfRecord = { ...(list[0] ?? {}) }
+    for (const c of aggConds) row[aggKey(c)] = computeAgg(c.fn!, c.field, list)
+    return matches(obj, org, havingCond, row)
+  })
+  let results = kept.map((list) => {
     const out: SfRecord = { attributes: { type: 'AggregateResult' } }
     select.forEach((s, i) => {
       out[aliases[i]] = s.kind === 'agg' ? computeAgg(s.fn, s.field!, list) : (list[0]?.[s.field] ?? null)
@@ -108,6 +126,14 @@ export function executeSoql(org: SalesforceOrg, soql: string, versionPath: strin
   }))
   results = results.slice(q.offset ?? 0, q.limit !== undefined ? (q.offset ?? 0) + q.limit : undefined)
   return { records: results, totalSize: results.length, aggregate: true, countOnly: false }
+}
+
+/** HAVING conditions over aggregates, rewritten to compare a synthetic `FN(field)` column of the group row. */
+function rewriteAggs(c: Cond, key: (c: { fn?: string; field: string }) => string): Cond {
+  if (c.kind === 'and' || c.kind === 'or') return { kind: c.kind, items: c.items.map((i) => rewriteAggs(i, key)) }
+  if (c.kind === 'not') return { kind: 'not', item: rewriteAggs(c.item, key) }
+  if (c.kind === 'cmp' && c.fn) return { kind: 'cmp', field: key(c), pos: c.pos, op: c.op, value: c.value }
+  return c
 }
 
 function resolveCond(c: Cond, resolve: (name: string, pos: number) => FieldDef): Cond {
@@ -205,10 +231,10 @@ function sortRows(rows: SfRecord[], keys: Array<{ key: (r: SfRecord) => unknown;
 // ---- SOQL parser ----
 // A small SOQL parser, enough for the bridge and its tests:
 // `SELECT f, AGG(f) [alias] FROM Object [WHERE cond] [GROUP BY f, ...] [ORDER BY f|AGG(f) [ASC|DESC] [NULLS FIRST|LAST], ...]
-// [LIMIT n] [OFFSET n]`. Conditions: `=, !=, <>, <, <=, >, >=, [NOT] IN (...), LIKE, AND, OR, NOT, ( )`; values: strings,
+// [HAVING cond over AGG(f) and grouped fields] [LIMIT n] [OFFSET n]`. Conditions: `=, !=, <>, <, <=, >, >=, [NOT] IN (...), LIKE, AND, OR, NOT, ( )`; values: strings,
 // numbers, true/false/null, date (2026-01-01) and datetime (2026-01-01T00:00:00Z) literals, TODAY, YESTERDAY,
 // LAST_N_DAYS:n. Aggregates: COUNT(), COUNT(f), COUNT_DISTINCT(f), SUM, AVG, MIN, MAX. Not modelled: relationship
-// paths (Owner.Name), subqueries, HAVING, TYPEOF, date functions, FOR UPDATE. String comparisons are case-insensitive.
+// paths (Owner.Name), subqueries, TYPEOF, date functions, FOR UPDATE. String comparisons are case-insensitive.
 
 export class SoqlError extends Error {
   constructor(
@@ -226,7 +252,7 @@ export type Value = string | number | boolean | null | { date: string } | { date
 export type Cond =
   | { kind: 'and' | 'or'; items: Cond[] }
   | { kind: 'not'; item: Cond }
-  | { kind: 'cmp'; field: string; pos: number; op: string; value: Value }
+  | { kind: 'cmp'; field: string; pos: number; op: string; value: Value; fn?: string }
   | { kind: 'in'; field: string; pos: number; negate: boolean; values: Value[] }
   | { kind: 'like'; field: string; pos: number; pattern: string }
 
@@ -245,6 +271,7 @@ export interface SoqlQuery {
   from: string
   fromPos: number
   where?: Cond
+  having?: Cond
   groupBy: Array<{ field: string; pos: number }>
   orderBy: OrderItem[]
   limit?: number
@@ -273,7 +300,7 @@ function tokenize(q: string): Tok[] {
           j += 2
         } else s += q[j++]
       }
-      if (j >= q.length) throw new SoqlError('MALFORMED_QUERY', `line 1:${i} mismatched character '<EOF>' expecting '''`)
+      if (j >= q.length) throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, i, `line 1:${i} mismatched character '<EOF>' expecting '''`))
       toks.push({ kind: 'string', value: s, pos: i })
       i = j + 1
       continue
@@ -307,7 +334,7 @@ function tokenize(q: string): Tok[] {
       i += word[0].length
       continue
     }
-    throw new SoqlError('MALFORMED_QUERY', `line 1:${i} no viable alternative at character '${c}'`)
+    throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, i, `line 1:${i} no viable alternative at character '${c}'`))
   }
   return toks
 }
@@ -318,7 +345,7 @@ export function parseSoql(q: string): SoqlQuery {
   const peek = () => toks[p]
   const isKw = (kw: string, t = peek()) => !!t && t.kind === 'word' && t.value.toUpperCase() === kw
   const unexpected = (t = peek()): never => {
-    throw new SoqlError('MALFORMED_QUERY', t ? `unexpected token: '${t.value}'` : 'unexpected token: <EOF>')
+    throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, t ? t.pos : q.length, t ? `unexpected token: '${t.value}'` : 'unexpected token: <EOF>'))
   }
   const expectKw = (kw: string) => {
     if (!isKw(kw)) unexpected()
@@ -341,13 +368,13 @@ export function parseSoql(q: string): SoqlQuery {
     const next = peek()
     if (next && next.kind === 'punct' && next.value === '(') {
       const fn = t.value.toUpperCase()
-      if (!AGGS.has(fn)) throw new SoqlError('MALFORMED_QUERY', `unknown function: ${t.value}`)
+      if (!AGGS.has(fn)) throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, t.pos, `unknown function: ${t.value}`))
       p++
       let field: string | undefined
       const inner = peek()
       if (inner && !(inner.kind === 'punct' && inner.value === ')')) field = ident().value
       expectPunct(')')
-      if (!field && fn !== 'COUNT') throw new SoqlError('MALFORMED_QUERY', `${fn}() requires a field`)
+      if (!field && fn !== 'COUNT') throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, t.pos, `${fn}() requires a field`))
       let alias: string | undefined
       const a = peek()
       if (allowAlias && a && a.kind === 'word' && !KEYWORDS.has(a.value.toUpperCase())) {
@@ -383,6 +410,15 @@ export function parseSoql(q: string): SoqlQuery {
   }
 
   const comparison = (): Cond => {
+    const next = toks[p + 1]
+    if (next && next.kind === 'punct' && next.value === '(') {
+      const agg = selectItem(false) as Extract<SelectItem, { kind: 'agg' }>
+      if (!inHaving) throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, agg.pos, 'Aggregate functions are not allowed in the WHERE clause: use HAVING'))
+      const op = peek()
+      if (!op || op.kind !== 'op') unexpected()
+      p++
+      return { kind: 'cmp', field: agg.field ?? 'Id', pos: agg.pos, op: op.value === '<>' ? '!=' : op.value, value: value(), fn: agg.fn }
+    }
     const f = ident()
     if (isKw('NOT') && isKw('IN', toks[p + 1])) {
       p += 2
@@ -395,7 +431,7 @@ export function parseSoql(q: string): SoqlQuery {
     if (isKw('LIKE')) {
       p++
       const v = value()
-      if (typeof v !== 'string') throw new SoqlError('MALFORMED_QUERY', 'LIKE requires a string')
+      if (typeof v !== 'string') throw new SoqlError('MALFORMED_QUERY', pointerMessage(q, f.pos, 'LIKE requires a string'))
       return { kind: 'like', field: f.value, pos: f.pos, pattern: v }
     }
     const op = peek()
@@ -444,6 +480,7 @@ export function parseSoql(q: string): SoqlQuery {
     return items.length === 1 ? items[0] : { kind: 'or', items }
   }
 
+  let inHaving = false
   expectKw('SELECT')
   const select = [selectItem(true)]
   while (peek()?.kind === 'punct' && peek().value === ',') {
@@ -466,7 +503,12 @@ export function parseSoql(q: string): SoqlQuery {
       query.groupBy.push({ field: f.value, pos: f.pos })
     } while (peek()?.kind === 'punct' && peek().value === ',')
   }
-  if (isKw('HAVING')) throw new SoqlError('MALFORMED_QUERY', 'HAVING is not supported by this sandbox')
+  if (isKw('HAVING')) {
+    p++
+    inHaving = true
+    query.having = orExpr()
+    inHaving = false
+  }
   if (isKw('ORDER')) {
     p++
     expectKw('BY')
