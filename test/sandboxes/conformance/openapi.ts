@@ -36,7 +36,7 @@ export function loadSpec(relative: string): Spec | undefined {
   const file = path.join(dir, relative)
   if (!existsSync(file)) return undefined
   const text = readFileSync(file, 'utf8')
-  const doc = (file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>
+  const doc = toJsonSchema(file.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>
   // OpenAPI 3.0 schemas carry `example`, `nullable`, `x-*`: not strict JSON Schema, so strict mode is off.
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: true })
   addFormats(ajv)
@@ -53,7 +53,7 @@ export function loadSpec(relative: string): Spec | undefined {
   const compile = (pointer: string) => ajv.compile({ $ref: `spec#${pointer}` })
   const pathKey = (apiPath: string) => {
     const paths = doc.paths as Record<string, unknown>
-    const key = Object.keys(paths).find((k) => k.split('#')[0] === apiPath)
+    const key = Object.keys(paths).find((k) => k.split('#')[0].replace(/\/$/, '') === apiPath.replace(/\/$/, ''))
     if (!key) throw new Error(`${relative}: no path ${apiPath}`)
     return key
   }
@@ -72,6 +72,18 @@ export function loadSpec(relative: string): Spec | undefined {
       return compile(`${body.pointer}/content/${escape(type)}/schema`)
     }
   }
+}
+
+/** OpenAPI 3.0's `nullable: true` as JSON Schema: a `null` type next to the declared one (or beside a $ref/oneOf). */
+function toJsonSchema(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(toJsonSchema)
+  if (!node || typeof node !== 'object') return node
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(node)) out[k] = toJsonSchema(v)
+  if (out.nullable !== true) return out
+  delete out.nullable
+  if (typeof out.type === 'string') return { ...out, type: [out.type, 'null'], ...(Array.isArray(out.enum) ? { enum: [...out.enum, null] } : {}) }
+  return { anyOf: [out, { type: 'null' }] }
 }
 
 /** Asserts a body against a compiled schema, with ajv's errors in the failure message. */
