@@ -39,6 +39,8 @@ export interface RateWindow {
 export interface VendorShape {
   /** The vendor's body for an injected status fault without a `body` (e.g. HubSpot's 429 names its policy). */
   faultBody?: (status: number) => unknown
+  /** Content type of the vendor's error answers (e.g. Mailchimp's application/problem+json). */
+  errorContentType?: string
   /** Headers the vendor sends on every answer (and on 429s), given the rate window when one is set. */
   headers?: (res: Response, window: RateWindow | undefined, limited: boolean) => void
 }
@@ -79,6 +81,7 @@ export class FaultSwitch {
         const status = fault.status ?? 503
         if (fault.retryAfterSeconds !== undefined) res.set('Retry-After', String(fault.retryAfterSeconds))
         vendor.headers?.(res, this.window(), status === 429)
+        if (vendor.errorContentType) res.type(vendor.errorContentType)
         return res.status(status).json(fault.body ?? vendor.faultBody?.(status) ?? { status: 'error', message: `sandbox fault: ${status}` })
       }
       if (this.rate) {
@@ -91,6 +94,7 @@ export class FaultSwitch {
           this.counters.rateLimited++
           res.set('Retry-After', String(Math.max(1, Math.ceil((this.windowStart + this.rate.windowMs - now) / 1000))))
           vendor.headers?.(res, this.window(), true)
+          if (vendor.errorContentType) res.type(vendor.errorContentType)
           return res.status(429).json(this.rate.body ?? rateLimitBody(this.rate))
         }
       }

@@ -177,7 +177,13 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
   const seen = new Set<string>()
 
   router.use(faults.router())
-  router.use(faults.middleware(() => throttleBody()))
+  router.use(
+    faults.middleware(() => throttleBody(), {
+      // Injected faults answer JSON:API error documents as well.
+      faultBody: (status) => (status === 429 ? throttleBody() : new KlaviyoError(status, status >= 500 ? 'error' : 'invalid', status >= 500 ? 'A server error occurred.' : 'Invalid input.', `Sandbox fault: ${status}.`).body()),
+      errorContentType: 'application/vnd.api+json'
+    })
+  )
   const raw = express.raw({ type: () => true, limit: '5mb' })
 
   const guard = (endpoint?: KlaviyoEndpoint) => (req: Request, res: Response, next: NextFunction) => {

@@ -151,7 +151,12 @@ export function createMixpanelSandbox(options: MixpanelSandboxOptions = {}) {
   let unkeyed = 0
 
   router.use(faults.router())
-  router.use(faults.middleware(() => MIXPANEL_RATE_LIMIT_BODY))
+  router.use(
+    faults.middleware(() => MIXPANEL_RATE_LIMIT_BODY, {
+      // The Ingestion API's error shape `{code, error, status}` for injected faults too.
+      faultBody: (status) => (status === 429 ? MIXPANEL_RATE_LIMIT_BODY : { code: status, error: `sandbox fault: ${status}`, status: status >= 500 ? 'Internal Server Error' : 'Bad Request' })
+    })
+  )
 
   const verbose = (req: Request) => req.query.verbose === '1'
   /** The legacy `/track`-style answer. */

@@ -109,7 +109,15 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
   for (const t of options.accessTokens ?? []) state.sessions.set(t, { expiresAt: Number.POSITIVE_INFINITY, user: 'integration@example.com' })
 
   router.use(faults.router())
-  router.use(faults.middleware(() => [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]))
+  router.use(
+    faults.middleware(() => [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }], {
+      // Injected faults answer Salesforce's error array (developer.salesforce.com "Status Codes and Error Responses").
+      faultBody: (status) =>
+        status >= 500
+          ? [{ message: 'Server is temporarily unavailable. Please try again later.', errorCode: 'SERVER_UNAVAILABLE' }]
+          : [{ message: 'Too many requests', errorCode: status === 429 || status === 403 ? 'REQUEST_LIMIT_EXCEEDED' : 'UNKNOWN_EXCEPTION' }]
+    })
+  )
   const raw = express.raw({ type: () => true, limit: '10mb' })
 
   // Where the sandbox was reached, prefix included; taken before any sub-router changes req.baseUrl.

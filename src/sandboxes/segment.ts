@@ -43,6 +43,7 @@ export function createSegmentSandbox(options: { writeKey?: string; now?: () => n
   router.use(faults.router())
   router.use(
     faults.middleware(() => ({ success: false, message: 'Too Many Requests' }), {
+      faultBody: (status) => ({ success: false, message: status === 429 ? 'Too Many Requests' : `sandbox fault: ${status}` }),
       headers: (res, w, limited) => {
         if (!limited) return
         const retryAfter = Number(res.getHeader('Retry-After') ?? 0)
