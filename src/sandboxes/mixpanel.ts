@@ -13,8 +13,8 @@ import { FaultSwitch } from './faults.ts'
  *   (`username:secret` plus `project_id` query) or the project token (`token:`); 401
  *   `{"code":401,"error":"Invalid credentials","status":"Unauthorized"}`. `strict=1` validates every record and
  *   answers 200 `{"code":200,"num_records_imported":n,"status":"OK"}` or 400 with `failed_records` (the valid
- *   records are still imported: a 400 is a partial success). Without `strict=1` the same JSON 200 shape counting the
- *   imported records; invalid ones are dropped silently (into `state.dropped`), as the Import Events reference says.
+ *   records are still imported: a 400 is a partial success). Without `strict=1` the plain `1` (what the `mixpanel`
+ *   SDK expects), whatever the records: invalid ones are dropped silently (into `state.dropped`).
  * - `POST|GET /engage`: people updates `$set`, `$set_once`, `$add`, `$union`, `$append`, `$remove`, `$unset`,
  *   `$delete` keyed by `$token` + `$distinct_id`.
  * - Limits: 2000 records and 10 MB uncompressed per request (413 `request exceeds max limit of 10485760 bytes`). The real rate
@@ -261,10 +261,12 @@ export function createMixpanelSandbox(options: MixpanelSandboxOptions = {}) {
       imported++
     })
     if (!strict) {
-      // Without strict validation /import still answers JSON (the spec's only /import responses are the Strict*
-      // ones); records that fail are skipped silently instead of listed.
+      // Without strict=1 Mixpanel does not validate the batch for the caller (Import Events reference: strict=1
+      // "will validate the batch and return errors per event that failed"): the answer is the plain `1` the
+      // official `mixpanel` SDK checks for (lib/mixpanel-node.js treats anything else as an error), and records
+      // that would fail validation are dropped silently (`state.dropped`) rather than reported as `0`.
       for (const f of failed) state.dropped.push({ endpoint: 'import', reason: f.message, record: records[f.index] })
-      return res.status(200).json({ code: 200, num_records_imported: imported, status: 'OK' })
+      return legacy(req, res, true)
     }
     if (failed.length) {
       return res.status(400).json({
