@@ -27,6 +27,24 @@ export interface RateLimitRule {
   body?: unknown
 }
 
+/** The steady rate limit's current window, for vendors that report it in headers (HubSpot, Segment). */
+export interface RateWindow {
+  limit: number
+  windowMs: number
+  remaining: number
+  /** When the current window ends (ms since epoch). */
+  resetAt: number
+}
+
+export interface VendorShape {
+  /** The vendor's body for an injected status fault without a `body` (e.g. HubSpot's 429 names its policy). */
+  faultBody?: (status: number) => unknown
+  /** Content type of the vendor's error answers (e.g. Mailchimp's application/problem+json). */
+  errorContentType?: string
+  /** Headers the vendor sends on every answer (and on 429s), given the rate window when one is set. */
+  headers?: (res: Response, window: RateWindow | undefined, limited: boolean) => void
+}
+
 export class FaultSwitch {
   private faults: Fault[] = []
   private rate?: RateLimitRule
@@ -51,7 +69,7 @@ export class FaultSwitch {
   }
 
   /** Express middleware; mount it before the vendor routes. */
-  middleware(rateLimitBody: (rule: RateLimitRule) => unknown = () => ({ message: 'rate limit exceeded' })) {
+  middleware(rateLimitBody: (rule: RateLimitRule) => unknown = () => ({ message: 'rate limit exceeded' }), vendor: VendorShape = {}) {
     return (req: Request, res: Response, next: NextFunction) => {
       if (req.path.includes('/_sandbox/')) return next()
       this.counters.requests++
@@ -60,8 +78,11 @@ export class FaultSwitch {
         this.counters.faulted++
         if (fault.kind === 'timeout') return // never answer: the client's timeout fires
         if (fault.kind === 'reset') return req.socket.destroy()
+        const status = fault.status ?? 503
         if (fault.retryAfterSeconds !== undefined) res.set('Retry-After', String(fault.retryAfterSeconds))
-        return res.status(fault.status ?? 503).json(fault.body ?? { status: 'error', message: `sandbox fault: ${fault.status ?? 503}` })
+        vendor.headers?.(res, this.window(), status === 429)
+        if (vendor.errorContentType) res.type(vendor.errorContentType)
+        return res.status(status).json(fault.body ?? vendor.faultBody?.(status) ?? { status: 'error', message: `sandbox fault: ${status}` })
       }
       if (this.rate) {
         const now = this.now()
@@ -72,11 +93,20 @@ export class FaultSwitch {
         if (++this.windowCount > this.rate.limit) {
           this.counters.rateLimited++
           res.set('Retry-After', String(Math.max(1, Math.ceil((this.windowStart + this.rate.windowMs - now) / 1000))))
+          vendor.headers?.(res, this.window(), true)
+          if (vendor.errorContentType) res.type(vendor.errorContentType)
           return res.status(429).json(this.rate.body ?? rateLimitBody(this.rate))
         }
       }
+      vendor.headers?.(res, this.window(), false)
       next()
     }
+  }
+
+  /** The steady limit's current window, or undefined when none is set. */
+  window(): RateWindow | undefined {
+    if (!this.rate) return undefined
+    return { limit: this.rate.limit, windowMs: this.rate.windowMs, remaining: Math.max(0, this.rate.limit - this.windowCount), resetAt: this.windowStart + this.rate.windowMs }
   }
 
   private take(path: string): Fault | undefined {

@@ -18,8 +18,12 @@ import { FaultSwitch } from './faults.ts'
  *   the profile resource.
  * - `GET /api/profiles/{id}`.
  * - Errors: `{errors:[{id, status, code, title, detail, source:{pointer|parameter}}]}`.
+ * - `POST /api/event-bulk-create-jobs`: up to 1000 events for one or more profiles → 202; validated as a whole,
+ *   then deduped event by event like Create Event (so a repeated unique_id inside one request is stored once).
  * - Rate limits per endpoint, burst (per second) and steady (per minute), as documented: events 350/s 3500/m,
- *   profile-import 75/s 700/m; 429 `throttled` with Retry-After. Plus the shared fault switch.
+ *   profile-import 75/s 700/m, bulk events 10/s 150/m; 429 `throttled` with Retry-After, and every other answer of
+ *   those endpoints carries RateLimit-Limit / -Remaining / -Reset for the steady window. Plus the shared fault switch.
+ * - Unknown routes: 404 `not_found` in the same error shape.
  *
  * State: `events` by metric name (with `acceptedAt`, the sandbox time the event was first accepted), `profiles` by
  * id, counters of every event received and duplicates dropped. Introspection: `GET /_sandbox/events`, `/_sandbox/profiles`.
@@ -60,7 +64,7 @@ export interface KlaviyoSandboxOptions {
   /** Accepted revisions; default: Klaviyo's released revisions 2023-02-22 .. 2026-10-15. */
   revisions?: string[]
   /** Per-endpoint limits; `false` turns them off. */
-  rateLimits?: false | Partial<Record<'events' | 'profile-import', KlaviyoRateLimit>>
+  rateLimits?: false | Partial<Record<KlaviyoEndpoint, KlaviyoRateLimit>>
   now?: () => number
 }
 
@@ -71,10 +75,16 @@ export const KLAVIYO_REVISIONS = [
   '2026-01-15', '2026-04-15', '2026-07-15', '2026-10-15'
 ]
 
-export const KLAVIYO_DEFAULT_LIMITS: Record<'events' | 'profile-import', KlaviyoRateLimit> = {
+export type KlaviyoEndpoint = 'events' | 'profile-import' | 'event-bulk-create-jobs'
+
+/** Each endpoint's documented tier (API reference, "Rate limits" of Create Event, Create or Update Profile, Bulk Create Events). */
+export const KLAVIYO_DEFAULT_LIMITS: Record<KlaviyoEndpoint, KlaviyoRateLimit> = {
   events: { burstPerSecond: 350, steadyPerMinute: 3500 },
-  'profile-import': { burstPerSecond: 75, steadyPerMinute: 700 }
+  'profile-import': { burstPerSecond: 75, steadyPerMinute: 700 },
+  'event-bulk-create-jobs': { burstPerSecond: 10, steadyPerMinute: 150 }
 }
+/** Bulk Create Events: "Accepts up to 1,000 events per request" (klaviyo-2024-10-15 spec, /api/event-bulk-create-jobs). */
+const BULK_EVENTS_LIMIT = 1000
 
 interface JsonApiError {
   id: string
@@ -124,6 +134,17 @@ class Limiter {
     this.hits.push(t)
     return 0
   }
+
+  /** The steady (per-minute) window as the RateLimit-* headers report it. */
+  steady(): { limit: number; remaining: number; resetSeconds: number } {
+    const t = this.now()
+    const inWindow = this.hits.filter((h) => h > t - 60_000)
+    return {
+      limit: this.rule.steadyPerMinute,
+      remaining: Math.max(0, this.rule.steadyPerMinute - inWindow.length),
+      resetSeconds: inWindow.length ? Math.max(1, Math.ceil((inWindow[0] + 60_000 - t) / 1000)) : 60
+    }
+  }
 }
 
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/
@@ -148,17 +169,24 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
   const router: Router = express.Router()
   const revisions = new Set(options.revisions ?? KLAVIYO_REVISIONS)
   const limits = options.rateLimits === false ? undefined : { ...KLAVIYO_DEFAULT_LIMITS, ...options.rateLimits }
-  const limiters = {
+  const limiters: Record<KlaviyoEndpoint, Limiter | undefined> = {
     events: limits ? new Limiter(limits.events, now) : undefined,
-    'profile-import': limits ? new Limiter(limits['profile-import'], now) : undefined
+    'profile-import': limits ? new Limiter(limits['profile-import'], now) : undefined,
+    'event-bulk-create-jobs': limits ? new Limiter(limits['event-bulk-create-jobs'], now) : undefined
   }
   const seen = new Set<string>()
 
   router.use(faults.router())
-  router.use(faults.middleware(() => throttleBody()))
+  router.use(
+    faults.middleware(() => throttleBody(), {
+      // Injected faults answer JSON:API error documents as well.
+      faultBody: (status) => (status === 429 ? throttleBody() : new KlaviyoError(status, status >= 500 ? 'error' : 'invalid', status >= 500 ? 'A server error occurred.' : 'Invalid input.', `Sandbox fault: ${status}.`).body()),
+      errorContentType: 'application/vnd.api+json'
+    })
+  )
   const raw = express.raw({ type: () => true, limit: '5mb' })
 
-  const guard = (endpoint?: 'events' | 'profile-import') => (req: Request, _res: Response, next: NextFunction) => {
+  const guard = (endpoint?: KlaviyoEndpoint) => (req: Request, res: Response, next: NextFunction) => {
     const auth = req.headers.authorization ?? ''
     const m = /^Klaviyo-API-Key\s+(\S+)$/.exec(auth)
     if (!m) return next(new KlaviyoError(401, 'not_authenticated', 'Authentication credentials were not provided.', 'Missing or invalid authorization scheme. Please use Klaviyo-API-Key.'))
@@ -177,6 +205,9 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
       if (wait > 0) {
         return next(new KlaviyoError(429, 'throttled', 'Request was throttled.', `Request was throttled. Expected available in ${wait} second${wait === 1 ? '' : 's'}.`, { pointer: '/data/' }, { 'Retry-After': String(wait) }))
       }
+      // developers.klaviyo.com "Rate limits, status codes, and errors": every non-429 answer reports the steady window.
+      const w = limiters[endpoint]!.steady()
+      res.set({ 'RateLimit-Limit': String(w.limit), 'RateLimit-Remaining': String(w.remaining), 'RateLimit-Reset': String(w.resetSeconds) })
     }
     next()
   }
@@ -229,6 +260,51 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
     }
   })
 
+  /** Checks one event's attributes (pointer: where they sit in the request); throws Klaviyo's 400 `invalid`. */
+  const checkEvent = (a: Record<string, unknown>, at: string, requireProfile: boolean) => {
+    if (!a.properties || typeof a.properties !== 'object' || Array.isArray(a.properties)) throw invalid("'properties' is a required field and must be an object", `${at}/properties`)
+    const metric = (a.metric as { data?: { type?: string; attributes?: { name?: unknown } } } | undefined)?.data
+    if (!metric || metric.type !== 'metric' || typeof metric.attributes?.name !== 'string' || !metric.attributes.name) {
+      throw invalid("'name' is a required field for the metric", `${at}/metric/data/attributes/name`)
+    }
+    const profileData = (a.profile as { data?: Record<string, unknown> } | undefined)?.data
+    if (requireProfile && !profileData) throw invalid("'profile' is a required field", `${at}/profile/data`)
+    let timeMs = now()
+    if (a.time !== undefined) {
+      timeMs = typeof a.time === 'string' ? Date.parse(a.time) : NaN
+      if (Number.isNaN(timeMs)) throw invalid(`Invalid datetime: ${String(a.time)}`, `${at}/time`)
+      if (timeMs < Date.UTC(2000, 0, 1) || timeMs > now() + 365 * 86_400_000) throw invalid('Event time must be between 2000 and one year from now.', `${at}/time`)
+    }
+    if (a.value !== undefined && typeof a.value !== 'number') throw invalid("'value' must be a number", `${at}/value`)
+    if (a.unique_id !== undefined && typeof a.unique_id !== 'string') throw invalid("'unique_id' must be a string", `${at}/unique_id`)
+    return { metricName: metric.attributes.name, profileData, timeMs }
+  }
+
+  /** Stores an event unless Klaviyo's dedupe drops it: the first per (profile, metric, unique_id) wins. */
+  const recordEvent = (a: Record<string, unknown>, metricName: string, profile: KlaviyoProfile, timeMs: number) => {
+    state.eventsReceived++
+    // Without unique_id Klaviyo dedupes on the event time to the second.
+    const uniqueId = (a.unique_id as string | undefined) ?? String(Math.floor(timeMs / 1000))
+    const key = `${profile.id}\u0000${metricName}\u0000${uniqueId}`
+    if (seen.has(key)) {
+      state.duplicateEvents++
+      return
+    }
+    seen.add(key)
+    const list = state.events.get(metricName) ?? []
+    list.push({
+      id: randomUUID(),
+      metric: metricName,
+      profileId: profile.id,
+      uniqueId,
+      properties: a.properties as Record<string, unknown>,
+      time: new Date(timeMs).toISOString(),
+      ...(typeof a.value === 'number' ? { value: a.value } : {}),
+      acceptedAt: now()
+    })
+    state.events.set(metricName, list)
+  }
+
   router.post('/api/events', guard('events'), raw, (req, res, next) => {
     try {
       const body = readJson(req) as { data?: Record<string, unknown> }
@@ -236,42 +312,51 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
       if (!data || typeof data !== 'object') throw invalid("'data' is a required field", '/data')
       if (data.type !== 'event') throw invalid(`'type' must be 'event'`, '/data/type')
       const a = (data.attributes ?? {}) as Record<string, unknown>
-      if (!a.properties || typeof a.properties !== 'object' || Array.isArray(a.properties)) throw invalid("'properties' is a required field and must be an object", '/data/attributes/properties')
-      const metric = (a.metric as { data?: { type?: string; attributes?: { name?: unknown } } } | undefined)?.data
-      if (!metric || metric.type !== 'metric' || typeof metric.attributes?.name !== 'string' || !metric.attributes.name) {
-        throw invalid("'name' is a required field for the metric", '/data/attributes/metric/data/attributes/name')
-      }
-      const profileData = (a.profile as { data?: Record<string, unknown> } | undefined)?.data
-      if (!profileData) throw invalid("'profile' is a required field", '/data/attributes/profile/data')
-      let timeMs = now()
-      if (a.time !== undefined) {
-        timeMs = typeof a.time === 'string' ? Date.parse(a.time) : NaN
-        if (Number.isNaN(timeMs)) throw invalid(`Invalid datetime: ${String(a.time)}`, '/data/attributes/time')
-        if (timeMs < Date.UTC(2000, 0, 1) || timeMs > now() + 365 * 86_400_000) throw invalid('Event time must be between 2000 and one year from now.', '/data/attributes/time')
-      }
-      if (a.value !== undefined && typeof a.value !== 'number') throw invalid("'value' must be a number", '/data/attributes/value')
-      if (a.unique_id !== undefined && typeof a.unique_id !== 'string') throw invalid("'unique_id' must be a string", '/data/attributes/unique_id')
-      const { profile } = upsertProfile(profileData, '/data/attributes/profile/data')
-      state.eventsReceived++
-      // Without unique_id Klaviyo dedupes on the event time to the second.
-      const uniqueId = (a.unique_id as string | undefined) ?? String(Math.floor(timeMs / 1000))
-      const key = `${profile.id}\u0000${metric.attributes.name}\u0000${uniqueId}`
-      if (seen.has(key)) {
-        state.duplicateEvents++
-      } else {
-        seen.add(key)
-        const list = state.events.get(metric.attributes.name) ?? []
-        list.push({
-          id: randomUUID(),
-          metric: metric.attributes.name,
-          profileId: profile.id,
-          uniqueId,
-          properties: a.properties as Record<string, unknown>,
-          time: new Date(timeMs).toISOString(),
-          ...(typeof a.value === 'number' ? { value: a.value } : {}),
-          acceptedAt: now()
-        })
-        state.events.set(metric.attributes.name, list)
+      const { metricName, profileData, timeMs } = checkEvent(a, '/data/attributes', true)
+      const { profile } = upsertProfile(profileData!, '/data/attributes/profile/data')
+      recordEvent(a, metricName, profile, timeMs)
+      res.status(202).end()
+    } catch (err) {
+      next(err)
+    }
+  })
+
+  // Bulk Create Events (klaviyo-2024-10-15 spec, POST /api/event-bulk-create-jobs → 202): one entry per profile with
+  // its events. The whole request is validated first (a bad event is a 400 naming its pointer, nothing is stored);
+  // then each event goes through the same dedupe as Create Event, so two events of one profile and metric with the
+  // same unique_id inside one bulk request are stored once.
+  router.post('/api/event-bulk-create-jobs', guard('event-bulk-create-jobs'), raw, (req, res, next) => {
+    try {
+      const body = readJson(req) as { data?: Record<string, unknown> }
+      const data = body?.data
+      if (!data || typeof data !== 'object') throw invalid("'data' is a required field", '/data')
+      if (data.type !== 'event-bulk-create-job') throw invalid(`'type' must be 'event-bulk-create-job'`, '/data/type')
+      const entries = ((data.attributes as Record<string, unknown> | undefined)?.['events-bulk-create'] as { data?: unknown } | undefined)?.data
+      if (!Array.isArray(entries)) throw invalid("'events-bulk-create' is a required field", '/data/attributes/events-bulk-create/data')
+      const total = entries.reduce((n: number, e) => n + (((e as { attributes?: { events?: { data?: unknown[] } } }).attributes?.events?.data ?? []) as unknown[]).length, 0)
+      if (total > BULK_EVENTS_LIMIT) throw invalid(`A maximum of ${BULK_EVENTS_LIMIT} events is allowed per request; got ${total}.`, '/data/attributes/events-bulk-create/data')
+      const planned = entries.map((entry, i) => {
+        const at = `/data/attributes/events-bulk-create/data/${i}`
+        const e = entry as { type?: unknown; attributes?: { profile?: { data?: Record<string, unknown> }; events?: { data?: unknown } } }
+        if (e.type !== 'event-bulk-create') throw invalid(`'type' must be 'event-bulk-create'`, `${at}/type`)
+        const profileData = e.attributes?.profile?.data
+        if (!profileData) throw invalid("'profile' is a required field", `${at}/attributes/profile/data`)
+        const events = e.attributes?.events?.data
+        if (!Array.isArray(events) || events.length === 0) throw invalid("'events' is a required field", `${at}/attributes/events/data`)
+        return {
+          profileData,
+          at,
+          events: events.map((ev, j) => {
+            const x = ev as { type?: unknown; attributes?: Record<string, unknown> }
+            if (x.type !== 'event') throw invalid(`'type' must be 'event'`, `${at}/attributes/events/data/${j}/type`)
+            const attrs = x.attributes ?? {}
+            return { attrs, ...checkEvent(attrs, `${at}/attributes/events/data/${j}/attributes`, false) }
+          })
+        }
+      })
+      for (const p of planned) {
+        const { profile } = upsertProfile(p.profileData, `${p.at}/attributes/profile/data`)
+        for (const ev of p.events) recordEvent(ev.attrs, ev.metricName, profile, ev.timeMs)
       }
       res.status(202).end()
     } catch (err) {
@@ -300,6 +385,11 @@ export function createKlaviyoSandbox(options: KlaviyoSandboxOptions = {}) {
     res.json({ received: state.eventsReceived, duplicates: state.duplicateEvents, events: Object.fromEntries(state.events) })
   })
   router.get('/_sandbox/profiles', (_req, res) => res.json({ profiles: [...state.profiles.values()] }))
+
+  // Unknown routes answer in Klaviyo's JSON:API error shape, never the bridge's.
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    next(new KlaviyoError(404, 'not_found', 'Not found.', `No route matches ${req.method} ${req.path}.`, { parameter: 'path' }))
+  })
 
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e =

@@ -13,7 +13,9 @@ import { FaultSwitch } from './faults.ts'
  * - `GET /3.0/lists/{list_id}/members/{subscriber_hash}`: the member, or 404 "Resource Not Found".
  * - `POST /3.0/lists/{list_id}/members/{subscriber_hash}/tags` `{tags:[{name, status:'active'|'inactive'}]}`:
  *   204, idempotent (activating an active tag is a no-op).
- * - Errors are `application/problem+json` `{type, title, status, detail, instance[, errors]}`.
+ * - `POST /3.0/lists/{list_id}/members`: create only; an existing member is 400 "Member Exists".
+ * - Errors are `application/problem+json` `{type, title, status, detail, instance[, errors]}`
+ *   (mailchimp.com/developer/marketing/docs/errors/); unknown resources are 404 "Resource Not Found".
  * - 429 "Too Many Requests" past 10 simultaneous connections per API key, Mailchimp's documented limit
  *   (`maxConnections`, `latencyMs` make it reachable in tests), plus the shared fault switch.
  */
@@ -54,6 +56,16 @@ export interface MailchimpSandboxOptions {
 }
 
 const ERROR_DOC = 'https://mailchimp.com/developer/marketing/docs/errors/'
+const PROBLEM_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'API Key Invalid',
+  403: 'Forbidden',
+  404: 'Resource Not Found',
+  405: 'Method Not Allowed',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable'
+}
 
 class ProblemError extends Error {
   constructor(
@@ -92,7 +104,11 @@ export function createMailchimpSandbox(options: MailchimpSandboxOptions = {}) {
 
   router.use(faults.router())
   router.use(
-    faults.middleware(() => ({ type: ERROR_DOC, title: 'Too Many Requests', status: 429, detail: 'You have exceeded the limit of 10 simultaneous connections.', instance: randomUUID() }))
+    faults.middleware(() => ({ type: ERROR_DOC, title: 'Too Many Requests', status: 429, detail: 'You have exceeded the limit of 10 simultaneous connections.', instance: randomUUID() }), {
+      // Injected faults answer the glossary's problem document too (mailchimp.com/developer/marketing/docs/errors/).
+      faultBody: (status) => ({ type: ERROR_DOC, title: PROBLEM_TITLES[status] ?? 'Internal Server Error', status, detail: `Sandbox fault: ${status}.`, instance: randomUUID() }),
+      errorContentType: 'application/problem+json'
+    })
   )
 
   router.use('/3.0', (req: Request, res: Response, next: NextFunction) => {
@@ -207,6 +223,39 @@ export function createMailchimpSandbox(options: MailchimpSandboxOptions = {}) {
     res.status(200).json(present(member))
   }))
 
+  // POST /3.0/lists/{list_id}/members (mailchimp.com/developer/marketing/api/list-members/add-member-to-list/):
+  // create only; an existing member is 400 "Member Exists" ("... is already a list member. Use PUT to insert or
+  // update list members."). `status` is required here (PUT takes `status_if_new`).
+  router.post('/3.0/lists/:listId/members', raw, wrap((req, res) => {
+    const members = list(req)
+    const body = readJson(req)
+    const email = body.email_address
+    if (typeof email !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) throw new ProblemError(400, 'Invalid Resource', 'Please provide a valid email address.')
+    const hash = subscriberHash(email)
+    if (members.has(hash)) throw new ProblemError(400, 'Member Exists', `${email} is already a list member. Use PUT to insert or update list members.`)
+    const errors: Array<{ field: string; message: string }> = []
+    if (body.status === undefined) errors.push({ field: 'status', message: 'This value should not be blank.' })
+    else if (!STATUSES.has(body.status as MemberStatus)) errors.push({ field: 'status', message: `Invalid status: ${String(body.status)}` })
+    const merge = (body.merge_fields ?? {}) as Record<string, unknown>
+    if (typeof merge !== 'object' || Array.isArray(merge)) errors.push({ field: 'merge_fields', message: 'Data did not match any of the schemas described in anyOf.' })
+    else for (const k of Object.keys(merge)) if (!mergeFields.has(k)) errors.push({ field: `merge_fields.${k}`, message: `Merge field "${k}" does not exist in this audience.` })
+    if (errors.length) throw invalidResource(errors)
+    const stamp = new Date(now()).toISOString()
+    const member: MailchimpMember = {
+      id: hash,
+      email_address: email,
+      unique_email_id: randomUUID().replace(/-/g, '').slice(0, 10),
+      status: body.status as MemberStatus,
+      merge_fields: { ...merge },
+      tags: [],
+      list_id: String(req.params.listId),
+      timestamp_signup: stamp,
+      last_changed: stamp
+    }
+    members.set(hash, member)
+    res.status(200).json(present(member))
+  }))
+
   router.get('/3.0/lists/:listId/members/:hash', wrap((req, res) => {
     const m = list(req).get(String(req.params.hash).toLowerCase())
     if (!m) throw new ProblemError(404, 'Resource Not Found', 'The requested resource could not be found.')
@@ -245,6 +294,9 @@ export function createMailchimpSandbox(options: MailchimpSandboxOptions = {}) {
   router.get('/_sandbox/members', (_req, res) => {
     res.json(Object.fromEntries([...state.lists].map(([id, members]) => [id, [...members.values()].map(present)])))
   })
+
+  // Anything else answers Mailchimp's 404 problem document, never the bridge's own error shape.
+  router.use((_req: Request, res: Response) => problem(res, new ProblemError(404, 'Resource Not Found', 'The requested resource could not be found.')))
 
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ProblemError) return problem(res, err)

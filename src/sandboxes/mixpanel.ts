@@ -13,10 +13,11 @@ import { FaultSwitch } from './faults.ts'
  *   (`username:secret` plus `project_id` query) or the project token (`token:`); 401
  *   `{"code":401,"error":"Invalid credentials","status":"Unauthorized"}`. `strict=1` validates every record and
  *   answers 200 `{"code":200,"num_records_imported":n,"status":"OK"}` or 400 with `failed_records` (the valid
- *   records are still imported: a 400 is a partial success). Without `strict=1` the legacy answer `1`/`0`.
+ *   records are still imported: a 400 is a partial success). Without `strict=1` the plain `1` (what the `mixpanel`
+ *   SDK expects), whatever the records: invalid ones are dropped silently (into `state.dropped`).
  * - `POST|GET /engage`: people updates `$set`, `$set_once`, `$add`, `$union`, `$append`, `$remove`, `$unset`,
  *   `$delete` keyed by `$token` + `$distinct_id`.
- * - Limits: 2000 records and 2 MB per request (413 `request exceeds max limit of 2097152 bytes`). The real rate
+ * - Limits: 2000 records and 10 MB uncompressed per request (413 `request exceeds max limit of 10485760 bytes`). The real rate
  *   limit (2 GB of JSON or ~30k events per second per project, rolling minute) is far above anything a test
  *   sends, so it is off by default; `PUT /_sandbox/rate-limit` turns a steady limit on, answered with Mixpanel's
  *   429 body. Mixpanel does not document a Retry-After header; the sandbox sends one (shared fault switch).
@@ -59,7 +60,9 @@ export interface MixpanelSandboxOptions {
   now?: () => number
 }
 
-const MAX_BYTES = 2 * 1024 * 1024
+// docs.mixpanel.com/reference/import-events: "each request ... up to 2000 events and 10MB uncompressed". /track
+// keeps the historical limits of the same 2000 events.
+const MAX_BYTES = 10 * 1024 * 1024
 const MAX_RECORDS = 2000
 const FIVE_DAYS_MS = 5 * 24 * 60 * 60 * 1000
 const MIN_TIME_MS = Date.UTC(1971, 0, 1)
@@ -148,7 +151,12 @@ export function createMixpanelSandbox(options: MixpanelSandboxOptions = {}) {
   let unkeyed = 0
 
   router.use(faults.router())
-  router.use(faults.middleware(() => MIXPANEL_RATE_LIMIT_BODY))
+  router.use(
+    faults.middleware(() => MIXPANEL_RATE_LIMIT_BODY, {
+      // The Ingestion API's error shape `{code, error, status}` for injected faults too.
+      faultBody: (status) => (status === 429 ? MIXPANEL_RATE_LIMIT_BODY : { code: status, error: `sandbox fault: ${status}`, status: status >= 500 ? 'Internal Server Error' : 'Bad Request' })
+    })
+  )
 
   const verbose = (req: Request) => req.query.verbose === '1'
   /** The legacy `/track`-style answer. */
@@ -172,7 +180,8 @@ export function createMixpanelSandbox(options: MixpanelSandboxOptions = {}) {
     state.events.set(key, { event: String(record.event), properties, endpoint, receivedAt: now() })
   }
 
-  const raw = express.raw({ type: () => true, limit: '10mb' })
+  // Above the 10 MB documented limit, so an oversized request gets Mixpanel's own 413 body rather than the parser's.
+  const raw = express.raw({ type: () => true, limit: '12mb' })
 
   const track = (req: Request, res: Response) => {
     let records: Array<Record<string, unknown>>
@@ -252,8 +261,12 @@ export function createMixpanelSandbox(options: MixpanelSandboxOptions = {}) {
       imported++
     })
     if (!strict) {
+      // Without strict=1 Mixpanel does not validate the batch for the caller (Import Events reference: strict=1
+      // "will validate the batch and return errors per event that failed"): the answer is the plain `1` the
+      // official `mixpanel` SDK checks for (lib/mixpanel-node.js treats anything else as an error), and records
+      // that would fail validation are dropped silently (`state.dropped`) rather than reported as `0`.
       for (const f of failed) state.dropped.push({ endpoint: 'import', reason: f.message, record: records[f.index] })
-      return legacy(req, res, imported > 0, failed[0]?.message)
+      return legacy(req, res, true)
     }
     if (failed.length) {
       return res.status(400).json({

@@ -1,6 +1,11 @@
 import { createVerify, randomBytes } from 'node:crypto'
 import express, { type Request, type Response, type NextFunction, type Router } from 'express'
 import { FaultSwitch } from './faults.ts'
+import { formatSfDateTime, SALESFORCE_OBJECTS, SalesforceApiError, SalesforceOrg, sfErr, type ObjectDef, type SfError, type SfRecord } from './salesforce-org.ts'
+import { executeSoql, SoqlError } from './salesforce-soql.ts'
+
+export { SALESFORCE_OBJECTS, SalesforceApiError, SalesforceOrg, to18, parseSfDate, formatSfDateTime, type SfRecord, type SfError } from './salesforce-org.ts'
+export { parseSoql, SoqlError, type SoqlQuery, type Cond, type SelectItem, type OrderItem, type Value } from './salesforce-soql.ts'
 
 /**
  * Salesforce sandbox: the OAuth token endpoint and the slice of REST API v59.0 the bridge and jsforce use.
@@ -26,283 +31,6 @@ import { FaultSwitch } from './faults.ts'
  *   LastModifiedDate for the scenario-2 ground truth.
  */
 
-type FieldType = 'id' | 'string' | 'email' | 'picklist' | 'boolean' | 'currency' | 'double' | 'date' | 'datetime' | 'reference'
-
-interface FieldDef {
-  name: string
-  type: FieldType
-  label: string
-  required?: boolean
-  externalId?: boolean
-  unique?: boolean
-  /** Read-only (system, formula or compound fields). */
-  readonly?: boolean
-  defaultValue?: unknown
-  picklist?: string[]
-}
-
-interface ObjectDef {
-  name: string
-  label: string
-  keyPrefix: string
-  fields: FieldDef[]
-}
-
-const f = (name: string, type: FieldType, extra: Partial<FieldDef> = {}): FieldDef => ({
-  name,
-  type,
-  label: name.replace(/__c$/, '').replace(/_/g, ' '),
-  ...extra
-})
-const system = [
-  f('IsDeleted', 'boolean', { readonly: true, defaultValue: false }),
-  f('CreatedDate', 'datetime', { readonly: true }),
-  f('LastModifiedDate', 'datetime', { readonly: true }),
-  f('SystemModstamp', 'datetime', { readonly: true })
-]
-const referralFields = (idUnique: boolean) => [
-  f('Referral_ID__c', 'string', { externalId: true, unique: idUnique }),
-  f('Referral_Advocate_ID__c', 'string'),
-  f('Referral_Advocate_Email__c', 'email'),
-  f('Referral_Code__c', 'string')
-]
-
-export const SALESFORCE_OBJECTS: Record<string, ObjectDef> = {
-  Lead: {
-    name: 'Lead',
-    label: 'Lead',
-    keyPrefix: '00Q',
-    fields: [
-      f('Id', 'id', { readonly: true }),
-      f('FirstName', 'string'),
-      f('LastName', 'string', { required: true }),
-      f('Name', 'string', { readonly: true }),
-      f('Company', 'string', { required: true }),
-      f('Email', 'email'),
-      f('Phone', 'string'),
-      f('Status', 'picklist', { defaultValue: 'Open - Not Contacted', picklist: ['Open - Not Contacted', 'Working - Contacted', 'Closed - Converted', 'Closed - Not Converted'] }),
-      f('LeadSource', 'picklist'),
-      f('IsConverted', 'boolean', { defaultValue: false }),
-      f('ConvertedOpportunityId', 'reference', { readonly: true }),
-      ...system,
-      ...referralFields(true)
-    ]
-  },
-  Contact: {
-    name: 'Contact',
-    label: 'Contact',
-    keyPrefix: '003',
-    fields: [
-      f('Id', 'id', { readonly: true }),
-      f('FirstName', 'string'),
-      f('LastName', 'string', { required: true }),
-      f('Name', 'string', { readonly: true }),
-      f('Email', 'email'),
-      f('AccountId', 'reference'),
-      f('LeadSource', 'picklist'),
-      ...system,
-      ...referralFields(true)
-    ]
-  },
-  Opportunity: {
-    name: 'Opportunity',
-    label: 'Opportunity',
-    keyPrefix: '006',
-    fields: [
-      f('Id', 'id', { readonly: true }),
-      f('Name', 'string', { required: true }),
-      f('StageName', 'picklist', { required: true, picklist: ['Prospecting', 'Qualification', 'Needs Analysis', 'Proposal/Price Quote', 'Negotiation/Review', 'Closed Won', 'Closed Lost'] }),
-      f('CloseDate', 'date', { required: true }),
-      f('Amount', 'currency'),
-      f('CurrencyIsoCode', 'picklist', { defaultValue: 'USD', picklist: ['USD', 'EUR', 'GBP', 'CAD', 'AUD', 'JPY'] }),
-      f('IsWon', 'boolean', { readonly: true }),
-      f('IsClosed', 'boolean', { readonly: true }),
-      f('LeadSource', 'picklist'),
-      f('AccountId', 'reference'),
-      ...system,
-      // Several opportunities can come from one referral: an external id, but not unique (upsert may answer 300).
-      ...referralFields(false)
-    ]
-  }
-}
-
-export interface SfError {
-  message: string
-  errorCode: string
-  fields?: string[]
-}
-
-export class SalesforceApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly errors: SfError[] | unknown
-  ) {
-    super(Array.isArray(errors) ? (errors as SfError[]).map((e) => e.message).join('; ') : 'salesforce error')
-  }
-}
-
-const sfErr = (status: number, errorCode: string, message: string, fields?: string[]) =>
-  new SalesforceApiError(status, [{ message, errorCode, ...(fields ? { fields } : {}) }])
-
-/** The 18-character form of a 15-character id (case-safe suffix). */
-export function to18(id15: string): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ012345'
-  let suffix = ''
-  for (let chunk = 0; chunk < 3; chunk++) {
-    let bits = 0
-    for (let i = 0; i < 5; i++) if (/[A-Z]/.test(id15[chunk * 5 + i])) bits |= 1 << i
-    suffix += alphabet[bits]
-  }
-  return id15 + suffix
-}
-
-export type SfRecord = Record<string, unknown>
-
-/** The org: records per object, sessions, API usage. */
-export class SalesforceOrg {
-  readonly records: Record<string, Map<string, SfRecord>> = { Lead: new Map(), Contact: new Map(), Opportunity: new Map() }
-  readonly sessions = new Map<string, { expiresAt: number; user: string }>()
-  readonly revokedRefreshTokens = new Set<string>()
-  apiRequests = 0
-  private seq = 0
-
-  constructor(
-    readonly now: () => number,
-    readonly orgId = '00D000000000001AAA'
-  ) {}
-
-  objectDef(name: string): ObjectDef | undefined {
-    const key = Object.keys(SALESFORCE_OBJECTS).find((k) => k.toLowerCase() === name.toLowerCase())
-    return key ? SALESFORCE_OBJECTS[key] : undefined
-  }
-
-  field(obj: ObjectDef, name: string): FieldDef | undefined {
-    return obj.fields.find((x) => x.name.toLowerCase() === name.toLowerCase())
-  }
-
-  newId(obj: ObjectDef): string {
-    return to18(`${obj.keyPrefix}${'0'.repeat(7)}${String(++this.seq).padStart(5, '0')}`.slice(0, 15))
-  }
-
-  find(objName: string, id: string): SfRecord | undefined {
-    const map = this.records[this.objectDef(objName)?.name ?? '']
-    if (!map) return undefined
-    if (id.length === 15) id = to18(id)
-    return map.get(id)
-  }
-
-  /** Validates and applies a create or update; returns the record id. */
-  write(objName: string, body: Record<string, unknown>, existingId?: string, opts: { trusted?: boolean } = {}): string {
-    const obj = this.objectDef(objName)
-    if (!obj) throw sfErr(404, 'NOT_FOUND', 'The requested resource does not exist')
-    const map = this.records[obj.name]
-    const existing = existingId ? map.get(existingId) : undefined
-    const values: SfRecord = {}
-    const readonlyHit: string[] = []
-    for (const [key, value] of Object.entries(body)) {
-      if (key === 'attributes') continue
-      const def = this.field(obj, key)
-      if (!def) throw sfErr(400, 'INVALID_FIELD', `No such column '${key}' on sobject of type ${obj.name}`)
-      if (def.readonly && !opts.trusted) {
-        if (def.name !== 'Id') readonlyHit.push(def.name)
-        continue
-      }
-      values[def.name] = this.coerce(def, value)
-    }
-    if (readonlyHit.length) {
-      throw sfErr(
-        400,
-        'INVALID_FIELD_FOR_INSERT_UPDATE',
-        `Unable to create/update fields: ${readonlyHit.join(', ')}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.`,
-        readonlyHit
-      )
-    }
-    const merged: SfRecord = { ...(existing ?? {}), ...values }
-    if (!existing) for (const def of obj.fields) if (merged[def.name] === undefined && def.defaultValue !== undefined) merged[def.name] = def.defaultValue
-    const missing = obj.fields.filter((d) => d.required && (merged[d.name] === undefined || merged[d.name] === null || merged[d.name] === '')).map((d) => d.name)
-    if (missing.length) throw sfErr(400, 'REQUIRED_FIELD_MISSING', `Required fields are missing: [${missing.join(', ')}]`, missing)
-    for (const def of obj.fields.filter((d) => d.unique)) {
-      const v = merged[def.name]
-      if (v === undefined || v === null || v === '') continue
-      for (const [id, r] of map) {
-        if (id !== existingId && String(r[def.name]).toLowerCase() === String(v).toLowerCase()) {
-          throw sfErr(400, 'DUPLICATE_VALUE', `duplicate value found: ${def.name} duplicates value on record with id: ${id}`, [])
-        }
-      }
-    }
-    const id = existingId ?? (opts.trusted && typeof body.Id === 'string' ? body.Id : this.newId(obj))
-    const stamp = formatSfDateTime(this.now())
-    merged.Id = id
-    if (!existing || !opts.trusted || values.CreatedDate === undefined) merged.CreatedDate = existing?.CreatedDate ?? values.CreatedDate ?? stamp
-    merged.LastModifiedDate = opts.trusted && values.LastModifiedDate ? values.LastModifiedDate : stamp
-    merged.SystemModstamp = merged.LastModifiedDate
-    merged.IsDeleted = false
-    if (obj.name !== 'Opportunity') merged.Name = [merged.FirstName, merged.LastName].filter(Boolean).join(' ')
-    if (obj.name === 'Opportunity') {
-      merged.IsWon = merged.StageName === 'Closed Won'
-      merged.IsClosed = merged.StageName === 'Closed Won' || merged.StageName === 'Closed Lost'
-    }
-    map.set(id, merged)
-    return id
-  }
-
-  private coerce(def: FieldDef, value: unknown): unknown {
-    if (value === null) return null
-    const bad = (kind: string) =>
-      sfErr(400, 'JSON_PARSER_ERROR', `Cannot deserialize instance of ${kind} from ${typeof value === 'string' ? 'VALUE_STRING' : 'VALUE_OTHER'} value ${JSON.stringify(value)} or request may be missing a required field`)
-    switch (def.type) {
-      case 'currency':
-      case 'double':
-        if (typeof value === 'number') return value
-        if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value)
-        throw bad(def.type)
-      case 'boolean':
-        if (typeof value === 'boolean') return value
-        throw bad('boolean')
-      case 'date':
-        if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value)) return value
-        throw bad('date')
-      case 'datetime':
-        if (typeof value === 'string' && !Number.isNaN(parseSfDate(value))) return formatSfDateTime(parseSfDate(value))
-        throw bad('datetime')
-      case 'email':
-        if (typeof value !== 'string') throw bad('email')
-        if (value !== '' && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) {
-          throw sfErr(400, 'INVALID_EMAIL_ADDRESS', `${def.name}: invalid email address: ${value}`, [def.name])
-        }
-        return value
-      case 'picklist':
-        if (typeof value !== 'string') throw bad('picklist')
-        if (def.picklist && !def.picklist.includes(value)) {
-          throw sfErr(400, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', `${def.label}: bad value for restricted picklist field: ${value}`, [def.name])
-        }
-        return value
-      default:
-        if (typeof value !== 'string' && typeof value !== 'number') throw bad('string')
-        return String(value)
-    }
-  }
-
-  /** Inserts records as-is (system fields like LastModifiedDate, CreatedDate and Id allowed); returns their ids. */
-  seed(objName: string, records: Array<Record<string, unknown>>): string[] {
-    return records.map((r) => this.write(objName, r, undefined, { trusted: true }))
-  }
-
-  /** Issues a session token (what the OAuth endpoint does); handy for tests that skip OAuth. */
-  issueToken(user = 'integration@example.com', ttlMs = 2 * 60 * 60 * 1000): string {
-    const token = `${this.orgId.slice(0, 15)}!${randomBytes(24).toString('base64url')}`
-    this.sessions.set(token, { expiresAt: this.now() + ttlMs, user })
-    return token
-  }
-
-  expireAllSessions(): void {
-    for (const s of this.sessions.values()) s.expiresAt = 0
-  }
-
-  clear(): void {
-    for (const m of Object.values(this.records)) m.clear()
-  }
-}
 
 export interface SalesforceSandboxOptions {
   oauth?: {
@@ -312,8 +40,14 @@ export interface SalesforceSandboxOptions {
     refreshTokens?: string[]
     /** Users allowed through the JWT bearer flow (pre-authorized); when unset, any. */
     jwtUsers?: string[]
-    /** When set, JWT assertions must be RS256-signed with the matching private key. */
+    /**
+     * The connected app's certificate: JWT assertions must be RS256-signed with the matching private key. Unset: a
+     * key pair generated for this sandbox (`state.jwtKeyPair().privateKeyPem` signs), never "any signature".
+     */
     jwtPublicKeyPem?: string
+    /** Username → password (with the security token appended, as Salesforce expects) for the OAuth
+     *  username-password grant and SOAP `login()`. Unset: any non-empty username and password. */
+    users?: Record<string, string>
   }
   /** Tokens valid from the start (no OAuth round trip), e.g. for jsforce `accessToken`. */
   accessTokens?: string[]
@@ -341,6 +75,21 @@ function readBody(req: Request): unknown {
   return body && typeof body === 'object' ? body : {}
 }
 
+const escapeXml = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+const unescapeXml = (v: string) => v.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&')
+const soapFault = (code: string, text: string) =>
+  `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault><faultcode>${code}</faultcode><faultstring>${escapeXml(text)}</faultstring></soapenv:Fault></soapenv:Body></soapenv:Envelope>`
+
+/** sObject Collections take at most 200 records per request (developer.salesforce.com "sObject Collections"). */
+const COLLECTION_LIMIT = 200
+const NOT_FOUND = [{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }]
+
+/** A per-record result of sObject Collections: errors carry `statusCode` (not `errorCode`) and `fields`. */
+function saveError(err: unknown): { success: false; errors: Array<{ statusCode: string; message: string; fields: string[] }> } {
+  const list: SfError[] = err instanceof SalesforceApiError && Array.isArray(err.errors) ? (err.errors as SfError[]) : [{ errorCode: 'UNKNOWN_EXCEPTION', message: String((err as Error)?.message ?? err) }]
+  return { success: false, errors: list.map((e) => ({ statusCode: e.errorCode, message: e.message, fields: e.fields ?? [] })) }
+}
+
 function readForm(req: Request): URLSearchParams {
   const body = req.body
   if (Buffer.isBuffer(body)) return new URLSearchParams(body.toString('utf8'))
@@ -360,10 +109,29 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
   for (const t of options.accessTokens ?? []) state.sessions.set(t, { expiresAt: Number.POSITIVE_INFINITY, user: 'integration@example.com' })
 
   router.use(faults.router())
-  router.use(faults.middleware(() => [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }]))
+  router.use(
+    faults.middleware(() => [{ message: 'Too many requests', errorCode: 'REQUEST_LIMIT_EXCEEDED' }], {
+      // Injected faults answer Salesforce's error array (developer.salesforce.com "Status Codes and Error Responses").
+      faultBody: (status) =>
+        status >= 500
+          ? [{ message: 'Server is temporarily unavailable. Please try again later.', errorCode: 'SERVER_UNAVAILABLE' }]
+          : [{ message: 'Too many requests', errorCode: status === 429 || status === 403 ? 'REQUEST_LIMIT_EXCEEDED' : 'UNKNOWN_EXCEPTION' }]
+    })
+  )
   const raw = express.raw({ type: () => true, limit: '10mb' })
 
-  const instanceUrl = (req: Request) => options.instanceUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`
+  // Where the sandbox was reached, prefix included; taken before any sub-router changes req.baseUrl.
+  router.use((req, res, next) => {
+    res.locals.instanceUrl = options.instanceUrl ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`
+    next()
+  })
+  const instanceUrl = (req: Request) => String(req.res?.locals.instanceUrl)
+
+  const checkPassword = (user: string, password: string) => {
+    const users = options.oauth?.users
+    if (!user || !password) return false
+    return !users || users[user] === password
+  }
 
   // ---- OAuth 2.0 ----
   router.post('/services/oauth2/token', raw, (req, res) => {
@@ -379,7 +147,7 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
         signature: randomBytes(32).toString('base64'),
         scope: 'api refresh_token',
         instance_url: base,
-        id: `${base}/id/${state.orgId}/005000000000001AAA`,
+        id: `${base}/id/${state.orgId}/${state.userId}`,
         token_type: 'Bearer',
         issued_at: String(now())
       })
@@ -392,20 +160,42 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
       if (!rt || state.revokedRefreshTokens.has(rt) || (o.refreshTokens && !o.refreshTokens.includes(rt))) return fail('invalid_grant', 'expired access/refresh token')
       return issue('integration@example.com')
     }
+    // Username-password flow (help.salesforce.com "OAuth 2.0 Username-Password Flow for Special Scenarios"):
+    // client_id + client_secret + username + password(+security token); no refresh token is issued.
+    if (grant === 'password') {
+      const clientId = form.get('client_id')
+      if (!clientId || (o.clientId && clientId !== o.clientId)) return fail('invalid_client_id', 'client identifier invalid')
+      if (o.clientSecret && form.get('client_secret') !== o.clientSecret) return fail('invalid_client', 'invalid client credentials')
+      const user = form.get('username') ?? ''
+      if (!checkPassword(user, form.get('password') ?? '')) return fail('invalid_grant', 'authentication failure')
+      return issue(user)
+    }
+    // Client credentials flow (help.salesforce.com "OAuth 2.0 Client Credentials Flow for Server-to-Server
+    // Integration"): the connected app's run-as user; a wrong secret is `invalid_client`.
+    if (grant === 'client_credentials') {
+      const clientId = form.get('client_id')
+      if (!clientId || (o.clientId && clientId !== o.clientId)) return fail('invalid_client_id', 'client identifier invalid')
+      if (!form.get('client_secret') || (o.clientSecret && form.get('client_secret') !== o.clientSecret)) return fail('invalid_client', 'invalid client credentials')
+      return issue('integration@example.com')
+    }
     if (grant === 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
       const assertion = form.get('assertion') ?? ''
       const parts = assertion.split('.')
       if (parts.length !== 3) return fail('invalid_grant', 'invalid assertion')
       let claims: { iss?: string; sub?: string; aud?: string; exp?: number }
+      let header: { alg?: string }
       try {
+        header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'))
         claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'))
       } catch {
         return fail('invalid_grant', 'invalid assertion')
       }
-      if (o.jwtPublicKeyPem) {
-        const ok = createVerify('RSA-SHA256').update(`${parts[0]}.${parts[1]}`).verify(o.jwtPublicKeyPem, Buffer.from(parts[2], 'base64url'))
-        if (!ok) return fail('invalid_grant', 'invalid assertion')
-      }
+      // Salesforce only takes RS256 and checks it against the connected app's certificate; a bad signature is
+      // `invalid_grant` (help.salesforce.com "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration").
+      const publicKey = o.jwtPublicKeyPem ?? state.jwtKeyPair().publicKeyPem
+      if (header.alg !== 'RS256') return fail('invalid_grant', 'invalid assertion')
+      const ok = createVerify('RSA-SHA256').update(`${parts[0]}.${parts[1]}`).verify(publicKey, Buffer.from(parts[2], 'base64url'))
+      if (!ok) return fail('invalid_grant', 'invalid assertion')
       if (!claims.iss || (o.clientId && claims.iss !== o.clientId)) return fail('invalid_client_id', 'client identifier invalid')
       const aud = String(claims.aud ?? '')
       if (!/^https:\/\/(login|test)\.salesforce\.com\/?$/.test(aud) && !aud.startsWith(instanceUrl(req))) return fail('invalid_grant', 'audience is invalid')
@@ -414,6 +204,73 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
       return issue(claims.sub)
     }
     return fail('unsupported_grant_type', 'grant type not supported')
+  })
+
+  // ---- SOAP login (partner WSDL), as jsforce's `conn.login()` sends it without a client secret ----
+  // POST /services/Soap/u/{version}, text/xml `<login><username/><password/></login>`. The answer is a loginResponse
+  // with serverUrl/sessionId/userId/userInfo.organizationId (developer.salesforce.com "login() / LoginResult");
+  // a bad password is an HTTP 500 SOAP fault `sf:INVALID_LOGIN` (jsforce throws its faultstring). jsforce keeps
+  // only the scheme and host of serverUrl, so SOAP login works with the sandbox served at a host root.
+  router.post('/services/Soap/u/:version', raw, (req, res) => {
+    const xml = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : ''
+    const tag = (name: string) => unescapeXml(new RegExp(`<(?:\\w+:)?${name}>([^<]*)</(?:\\w+:)?${name}>`).exec(xml)?.[1] ?? '')
+    const user = tag('username')
+    const version = String(req.params.version)
+    res.type('text/xml; charset=utf-8')
+    if (!/<(?:\w+:)?login[\s>]/.test(xml)) return res.status(500).send(soapFault('sf:INVALID_OPERATION', 'INVALID_OPERATION: only login() is modelled by this sandbox'))
+    if (!checkPassword(user, tag('password'))) {
+      return res.status(500).send(soapFault('sf:INVALID_LOGIN', 'INVALID_LOGIN: Invalid username, password, security token; or user locked out.'))
+    }
+    const token = state.issueToken(user, ttl)
+    const base = instanceUrl(req)
+    res.send(
+      `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><loginResponse><result>` +
+        `<metadataServerUrl>${base}/services/Soap/m/${version}/${state.orgId}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>true</sandbox>` +
+        `<serverUrl>${base}/services/Soap/u/${version}/${state.orgId}</serverUrl><sessionId>${escapeXml(token)}</sessionId><userId>${state.userId}</userId>` +
+        `<userInfo><organizationId>${state.orgId}</organizationId><organizationName>Referral Bridge Sandbox</organizationName><userEmail>${escapeXml(user)}</userEmail><userFullName>Integration User</userFullName><userId>${state.userId}</userId><userName>${escapeXml(user)}</userName></userInfo>` +
+        `</result></loginResponse></soapenv:Body></soapenv:Envelope>`
+    )
+  })
+
+  // ---- Identity URL (help.salesforce.com "Identity URLs"): GET /id/{orgId}/{userId}, token as Bearer or oauth_token ----
+  router.get('/id/:orgId/:userId', (req, res) => {
+    const bearer = /^(Bearer|OAuth)\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[2]
+    const token = bearer ?? (typeof req.query.oauth_token === 'string' ? req.query.oauth_token : undefined)
+    const session = token ? state.sessions.get(token) : undefined
+    // An invalid token on the identity service is a 403 with a plain-text reason, not a REST error array.
+    if (!session || session.expiresAt <= now()) return res.status(403).type('text/plain').send('Bad_OAuth_Token')
+    if (req.params.orgId !== state.orgId || req.params.userId !== state.userId) return res.status(404).json([{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }])
+    const base = instanceUrl(req)
+    const v = '{version}'
+    res.json({
+      id: `${base}/id/${state.orgId}/${state.userId}`,
+      asserted_user: true,
+      user_id: state.userId,
+      organization_id: state.orgId,
+      username: session.user,
+      nick_name: session.user.split('@')[0],
+      display_name: 'Integration User',
+      email: session.user,
+      email_verified: true,
+      first_name: 'Integration',
+      last_name: 'User',
+      timezone: 'GMT',
+      active: true,
+      user_type: 'STANDARD',
+      language: 'en_US',
+      locale: 'en_US',
+      utcOffset: 0,
+      last_modified_date: formatSfDateTime(0),
+      is_app_installed: true,
+      urls: {
+        enterprise: `${base}/services/Soap/c/${v}/${state.orgId}`,
+        partner: `${base}/services/Soap/u/${v}/${state.orgId}`,
+        rest: `${base}/services/data/v${v}/`,
+        sobjects: `${base}/services/data/v${v}/sobjects/`,
+        query: `${base}/services/data/v${v}/query/`,
+        profile: `${base}/${state.userId}`
+      }
+    })
   })
 
   // ---- REST API ----
@@ -438,6 +295,17 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
   })
 
   const api = express.Router({ mergeParams: true })
+  api.get('/', (req, res) => {
+    const v = String(res.locals.versionPath)
+    res.json({
+      sobjects: `${v}/sobjects`,
+      query: `${v}/query`,
+      queryAll: `${v}/queryAll`,
+      composite: `${v}/composite`,
+      limits: `${v}/limits`,
+      identity: `${instanceUrl(req)}/id/${state.orgId}/${state.userId}`
+    })
+  })
   router.use('/services/data/:version', (req, res, next) => {
     const m = /^v(\d+)\.0$/.exec(String(req.params.version))
     if (!m || !VERSIONS.includes(`${m[1]}.0`)) return res.status(404).json([{ errorCode: 'NOT_FOUND', message: 'The requested resource does not exist' }])
@@ -471,6 +339,122 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
     }
     return out
   }
+
+  // describeGlobal (developer.salesforce.com "Describe Global"): GET /sobjects.
+  api.get('/sobjects', handle((_req, res) => {
+    const v = String(res.locals.versionPath)
+    res.json({
+      encoding: 'UTF-8',
+      maxBatchSize: COLLECTION_LIMIT,
+      sobjects: Object.values(SALESFORCE_OBJECTS).map((o) => ({
+        name: o.name,
+        label: o.label,
+        labelPlural: `${o.label}s`.replace(/ys$/, 'ies'),
+        keyPrefix: o.keyPrefix,
+        custom: false,
+        createable: true,
+        updateable: true,
+        deletable: true,
+        queryable: true,
+        searchable: true,
+        retrieveable: true,
+        urls: { sobject: `${v}/sobjects/${o.name}`, describe: `${v}/sobjects/${o.name}/describe`, rowTemplate: `${v}/sobjects/${o.name}/{ID}` }
+      }))
+    })
+  }))
+
+  // ---- sObject Collections (developer.salesforce.com "sObject Collections": create, update, upsert, delete,
+  // retrieve). Up to 200 records; 200 OK with one result per record in order; `allOrNone: true` rolls every record
+  // back when one fails, and the others answer ALL_OR_NONE_OPERATION_ROLLED_BACK. jsforce sends array
+  // create/update/upsert/destroy/retrieve here from API 42.0 (upsert from 46.0).
+  const collection = (req: Request): { allOrNone: boolean; records: Array<Record<string, unknown>> } => {
+    const body = readBody(req) as { allOrNone?: unknown; records?: unknown }
+    if (!Array.isArray(body.records)) throw sfErr(400, 'JSON_PARSER_ERROR', 'The request body must contain a records array')
+    if (body.records.length > COLLECTION_LIMIT) throw sfErr(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${COLLECTION_LIMIT} records into this call`)
+    return { allOrNone: body.allOrNone === true, records: body.records as Array<Record<string, unknown>> }
+  }
+  const typeOf = (r: Record<string, unknown>, fallback?: string): string => {
+    const t = (r.attributes as { type?: unknown } | undefined)?.type ?? fallback
+    if (typeof t !== 'string' || !t) throw sfErr(400, 'INVALID_TYPE', 'Must send a concrete entity type.')
+    return objectOr404(t).name
+  }
+  /** Runs each record's write; with allOrNone, a failure restores every object to its state before the call. */
+  const applyAll = <T extends Record<string, unknown>>(allOrNone: boolean, steps: Array<() => T>) => {
+    const snapshot = allOrNone ? Object.fromEntries(Object.entries(state.records).map(([k, m]) => [k, new Map([...m].map(([id, r]) => [id, { ...r }]))])) : undefined
+    const results: Array<T | ReturnType<typeof saveError>> = steps.map((step) => {
+      try {
+        return step()
+      } catch (err) {
+        return saveError(err)
+      }
+    })
+    if (!snapshot || results.every((r) => r.success)) return results
+    for (const [k, m] of Object.entries(snapshot)) {
+      state.records[k].clear()
+      for (const [id, r] of m) state.records[k].set(id, r)
+    }
+    return results.map((r) =>
+      r.success
+        ? { id: (r as { id?: unknown }).id, success: false, errors: [{ statusCode: 'ALL_OR_NONE_OPERATION_ROLLED_BACK', message: 'Record rolled back because not all records were valid and the request was using AllOrNone header', fields: [] }] }
+        : r
+    )
+  }
+  api.post('/composite/sobjects', raw, handle((req, res) => {
+    const { allOrNone, records } = collection(req)
+    res.json(applyAll(allOrNone, records.map((r) => () => {
+      const { attributes: _a, ...fields } = r
+      if (fields.Id !== undefined || fields.id !== undefined) throw sfErr(400, 'INVALID_FIELD', 'cannot specify Id in an insert call', ['Id'])
+      return { id: state.write(typeOf(r), fields), success: true, errors: [] }
+    })))
+  }))
+  api.patch('/composite/sobjects', raw, handle((req, res) => {
+    const { allOrNone, records } = collection(req)
+    res.json(applyAll(allOrNone, records.map((r) => () => {
+      const { attributes: _a, id, Id, ...fields } = r
+      const target = state.find(typeOf(r), String(id ?? Id ?? ''))
+      if (!target) throw sfErr(404, 'ENTITY_IS_DELETED', 'entity is deleted', [])
+      return { id: state.write(typeOf(r), fields, String(target.Id)), success: true, errors: [] }
+    })))
+  }))
+  api.patch('/composite/sobjects/:object/:field', raw, handle((req, res) => {
+    const obj = objectOr404(String(req.params.object))
+    const def = state.field(obj, String(req.params.field))
+    if (!def || (!def.externalId && def.name !== 'Id')) throw sfErr(404, 'NOT_FOUND', `Provided external ID field does not exist or is not accessible: ${req.params.field}`)
+    const { allOrNone, records } = collection(req)
+    res.json(applyAll(allOrNone, records.map((r) => () => {
+      const { attributes: _a, ...body } = r
+      const key = Object.keys(body).find((k) => k.toLowerCase() === def.name.toLowerCase())
+      const value = key !== undefined ? body[key] : undefined
+      if (value === undefined || value === null || value === '') throw sfErr(400, 'MISSING_ARGUMENT', `${def.name} not specified`, [def.name])
+      if (key !== undefined) delete body[key]
+      const found = [...state.records[obj.name].values()].filter((x) => x[def.name] !== undefined && x[def.name] !== null && String(x[def.name]).toLowerCase() === String(value).toLowerCase())
+      if (found.length > 1) throw sfErr(300, 'DUPLICATE_EXTERNAL_ID', `The record you are attempting to edit, or one of its related records, has duplicate values for ${def.name}`, [def.name])
+      if (found.length === 1) return { id: state.write(obj.name, body, String(found[0].Id)), success: true, errors: [], created: false }
+      return { id: state.write(obj.name, def.name === 'Id' ? body : { ...body, [def.name]: value }), success: true, errors: [], created: true }
+    })))
+  }))
+  api.delete('/composite/sobjects', handle((req, res) => {
+    const ids = String(req.query.ids ?? '').split(',').map((x) => x.trim()).filter(Boolean)
+    if (ids.length === 0) throw sfErr(400, 'MISSING_ARGUMENT', 'ids not specified')
+    if (ids.length > COLLECTION_LIMIT) throw sfErr(400, 'EXCEEDED_ID_LIMIT', `record limit reached. cannot submit more than ${COLLECTION_LIMIT} records into this call`)
+    res.json(applyAll(req.query.allOrNone === 'true', ids.map((id) => () => {
+      const obj = Object.values(SALESFORCE_OBJECTS).find((o) => id.startsWith(o.keyPrefix))
+      const r = obj ? state.find(obj.name, id) : undefined
+      if (!obj || !r) throw sfErr(404, 'ENTITY_IS_DELETED', 'entity is deleted', [])
+      state.records[obj.name].delete(String(r.Id))
+      return { id: String(r.Id), success: true, errors: [] }
+    })))
+  }))
+  api.post('/composite/sobjects/:object', raw, handle((req, res) => {
+    const obj = objectOr404(String(req.params.object))
+    const body = readBody(req) as { ids?: unknown; fields?: unknown }
+    if (!Array.isArray(body.ids) || !Array.isArray(body.fields)) throw sfErr(400, 'JSON_PARSER_ERROR', 'ids and fields are required')
+    if (body.ids.length > 2000) throw sfErr(400, 'EXCEEDED_ID_LIMIT', 'record limit reached. cannot submit more than 2000 records into this call')
+    res.json(body.ids.map((id) => {
+      const r = state.find(obj.name, String(id))
+      return r ? present(res, obj.name, r, (body.fields as unknown[]).map(String)) : null
+    }))
+  }))
 
   api.get('/limits', handle((_req, res) => res.json({ DailyApiRequests: { Max: limit, Remaining: Math.max(0, limit - state.apiRequests) } })))
 
@@ -622,6 +606,10 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
     page(req, res, m[1], Number(m[2]))
   }))
 
+  // Unknown resources answer Salesforce's REST error array, never the bridge's own error shape.
+  api.use((_req, res) => res.status(404).json(NOT_FOUND))
+  router.use((_req, res) => res.status(404).json(NOT_FOUND))
+
   router.use((err: { status?: number; message?: string }, _req: Request, res: Response, _next: NextFunction) => {
     const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 400
     res.status(status).json([{ message: err.message ?? 'bad request', errorCode: 'JSON_PARSER_ERROR' }])
@@ -630,519 +618,3 @@ export function createSalesforceSandbox(options: SalesforceSandboxOptions = {}) 
   return { router, state, faults }
 }
 
-// ---- SOQL execution ----
-
-function pointerMessage(soql: string, pos: number, text: string): string {
-  return `\n${soql}\n${' '.repeat(pos)}^\nERROR at Row:1:Column:${pos + 1}\n${text}`
-}
-
-function executeSoql(org: SalesforceOrg, soql: string, versionPath: string, _all: boolean): { records: SfRecord[]; totalSize: number; aggregate: boolean; countOnly: boolean } {
-  const q = parseSoql(soql)
-  const obj = org.objectDef(q.from)
-  if (!obj) {
-    throw new SoqlError(
-      'INVALID_TYPE',
-      pointerMessage(soql, q.fromPos, `sObject type '${q.from}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.`)
-    )
-  }
-  const resolve = (name: string, pos: number): FieldDef => {
-    const def = name.includes('.') ? undefined : org.field(obj, name)
-    if (!def) {
-      throw new SoqlError(
-        'INVALID_FIELD',
-        pointerMessage(soql, pos, `No such column '${name}' on entity '${obj.name}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.`)
-      )
-    }
-    return def
-  }
-  const resolveItem = (item: SelectItem): SelectItem => {
-    if (item.kind === 'field') return { ...item, field: resolve(item.field, item.pos).name }
-    return { ...item, field: item.field ? resolve(item.field, item.pos).name : undefined }
-  }
-  const select = q.select.map(resolveItem)
-  const groupBy = q.groupBy.map((g) => resolve(g.field, g.pos).name)
-  const where = q.where ? resolveCond(q.where, resolve) : undefined
-  const orderBy = q.orderBy.map((o) => ({ ...o, item: resolveItem(o.item) }))
-
-  let rows = [...org.records[obj.name].values()].filter((r) => !where || matches(obj, org, where, r))
-  const aggregate = select.some((s) => s.kind === 'agg') || groupBy.length > 0
-
-  if (!aggregate) {
-    rows = sortRows(rows, orderBy.map((o) => ({ key: (r: SfRecord) => r[(o.item as { field: string }).field], def: org.field(obj, (o.item as { field: string }).field), desc: o.desc, nullsLast: o.nullsLast })))
-    const totalSize = rows.length
-    rows = rows.slice(q.offset ?? 0, q.limit !== undefined ? (q.offset ?? 0) + q.limit : undefined)
-    const records = rows.map((r) => {
-      const out: SfRecord = { attributes: { type: obj.name, url: `${versionPath}/sobjects/${obj.name}/${r.Id}` } }
-      for (const s of select) out[(s as { field: string }).field] = r[(s as { field: string }).field] ?? null
-      return out
-    })
-    return { records, totalSize: q.limit !== undefined || q.offset !== undefined ? records.length : totalSize, aggregate: false, countOnly: false }
-  }
-
-  // COUNT() alone: the answer is totalSize, no records.
-  if (select.length === 1 && select[0].kind === 'agg' && select[0].fn === 'COUNT' && !select[0].field && groupBy.length === 0) {
-    return { records: [], totalSize: rows.length, aggregate: true, countOnly: true }
-  }
-  for (const s of select) {
-    if (s.kind === 'field' && !groupBy.includes(s.field)) throw new SoqlError('MALFORMED_QUERY', pointerMessage(soql, s.pos, `Field must be grouped or aggregated: ${s.field}`))
-    if (s.kind === 'agg' && !s.field) throw new SoqlError('MALFORMED_QUERY', pointerMessage(soql, s.pos, 'COUNT() must be the only element in the SELECT list'))
-  }
-  const groups = new Map<string, SfRecord[]>()
-  for (const r of rows) {
-    const key = JSON.stringify(groupBy.map((g) => r[g] ?? null))
-    const list = groups.get(key) ?? []
-    list.push(r)
-    groups.set(key, list)
-  }
-  if (groupBy.length === 0 && groups.size === 0) groups.set('[]', [])
-  const aliases: string[] = []
-  let exprN = 0
-  for (const s of select) aliases.push(s.kind === 'agg' ? (s.alias ?? `expr${exprN++}`) : s.field)
-  const computeAgg = (fn: string, field: string, list: SfRecord[]): unknown => {
-    const values = list.map((r) => r[field]).filter((v) => v !== undefined && v !== null)
-    switch (fn) {
-      case 'COUNT':
-        return values.length
-      case 'COUNT_DISTINCT':
-        return new Set(values.map((v) => (typeof v === 'string' ? v.toLowerCase() : v))).size
-      case 'SUM':
-        return values.length ? (values as number[]).reduce((a, b) => a + Number(b), 0) : null
-      case 'AVG':
-        return values.length ? (values as number[]).reduce((a, b) => a + Number(b), 0) / values.length : null
-      case 'MIN':
-        return values.length ? values.reduce((a, b) => (compareValues(a, b) <= 0 ? a : b)) : null
-      case 'MAX':
-        return values.length ? values.reduce((a, b) => (compareValues(a, b) >= 0 ? a : b)) : null
-    }
-    return null
-  }
-  let results = [...groups.values()].map((list) => {
-    const out: SfRecord = { attributes: { type: 'AggregateResult' } }
-    select.forEach((s, i) => {
-      out[aliases[i]] = s.kind === 'agg' ? computeAgg(s.fn, s.field!, list) : (list[0]?.[s.field] ?? null)
-    })
-    return out
-  })
-  const keyFor = (item: SelectItem): string => {
-    if (item.kind === 'field') {
-      if (!groupBy.includes(item.field)) throw new SoqlError('MALFORMED_QUERY', pointerMessage(soql, item.pos, `Ordered field must be grouped or aggregated: ${item.field}`))
-      return select.findIndex((s) => s.kind === 'field' && s.field === item.field) >= 0 ? item.field : item.field
-    }
-    const i = select.findIndex((s) => s.kind === 'agg' && s.fn === item.fn && s.field === item.field)
-    if (i < 0) throw new SoqlError('MALFORMED_QUERY', pointerMessage(soql, item.pos, 'Ordered aggregate must appear in the SELECT list in this sandbox'))
-    return aliases[i]
-  }
-  results = sortRows(results, orderBy.map((o) => {
-    const k = keyFor(o.item)
-    return { key: (r: SfRecord) => r[k], def: undefined, desc: o.desc, nullsLast: o.nullsLast }
-  }))
-  results = results.slice(q.offset ?? 0, q.limit !== undefined ? (q.offset ?? 0) + q.limit : undefined)
-  return { records: results, totalSize: results.length, aggregate: true, countOnly: false }
-}
-
-function resolveCond(c: Cond, resolve: (name: string, pos: number) => FieldDef): Cond {
-  switch (c.kind) {
-    case 'and':
-    case 'or':
-      return { kind: c.kind, items: c.items.map((i) => resolveCond(i, resolve)) }
-    case 'not':
-      return { kind: 'not', item: resolveCond(c.item, resolve) }
-    default:
-      return { ...c, field: resolve(c.field, c.pos).name }
-  }
-}
-
-/** A record value and a literal, made comparable for the field's type. */
-function normalize(def: FieldDef | undefined, v: unknown): unknown {
-  if (v === undefined || v === null) return null
-  if (typeof v === 'object' && v !== null && 'datetime' in v) return def?.type === 'date' ? new Date((v as { datetime: number }).datetime).toISOString().slice(0, 10) : (v as { datetime: number }).datetime
-  if (typeof v === 'object' && v !== null && 'date' in v) return def?.type === 'datetime' ? Date.parse(`${(v as { date: string }).date}T00:00:00Z`) : (v as { date: string }).date
-  if (def?.type === 'datetime' && typeof v === 'string') return parseSfDate(v)
-  if (typeof v === 'string') return v.toLowerCase()
-  return v
-}
-
-function compareValues(a: unknown, b: unknown): number {
-  if (typeof a === 'number' && typeof b === 'number') return a - b
-  if (typeof a === 'boolean' && typeof b === 'boolean') return Number(a) - Number(b)
-  const sa = String(a).toLowerCase()
-  const sb = String(b).toLowerCase()
-  return sa < sb ? -1 : sa > sb ? 1 : 0
-}
-
-function matches(obj: ObjectDef, org: SalesforceOrg, c: Cond, r: SfRecord): boolean {
-  switch (c.kind) {
-    case 'and':
-      return c.items.every((i) => matches(obj, org, i, r))
-    case 'or':
-      return c.items.some((i) => matches(obj, org, i, r))
-    case 'not':
-      return !matches(obj, org, c.item, r)
-    case 'in': {
-      const def = org.field(obj, c.field)
-      const v = normalize(def, r[c.field])
-      const hit = v !== null && c.values.some((x) => compareValues(v, normalize(def, x)) === 0)
-      return c.negate ? !hit && v !== null : hit
-    }
-    case 'like': {
-      const v = r[c.field]
-      if (v === undefined || v === null) return false
-      const re = new RegExp('^' + c.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.') + '$', 'is')
-      return re.test(String(v))
-    }
-    case 'cmp': {
-      const def = org.field(obj, c.field)
-      const v = normalize(def, r[c.field])
-      const lit = normalize(def, c.value)
-      if (lit === null) return c.op === '=' ? v === null : c.op === '!=' ? v !== null : false
-      if (v === null) return c.op === '!='
-      const d = compareValues(v, lit)
-      switch (c.op) {
-        case '=':
-          return d === 0
-        case '!=':
-          return d !== 0
-        case '<':
-          return d < 0
-        case '<=':
-          return d <= 0
-        case '>':
-          return d > 0
-        case '>=':
-          return d >= 0
-      }
-      return false
-    }
-  }
-}
-
-function sortRows(rows: SfRecord[], keys: Array<{ key: (r: SfRecord) => unknown; def?: FieldDef; desc: boolean; nullsLast: boolean }>): SfRecord[] {
-  if (keys.length === 0) return rows
-  return [...rows].sort((a, b) => {
-    for (const k of keys) {
-      const va = normalize(k.def, k.key(a))
-      const vb = normalize(k.def, k.key(b))
-      if (va === null && vb === null) continue
-      if (va === null) return k.nullsLast ? 1 : -1
-      if (vb === null) return k.nullsLast ? -1 : 1
-      const d = compareValues(va, vb)
-      if (d !== 0) return k.desc ? -d : d
-    }
-    return 0
-  })
-}
-
-// ---- SOQL parser ----
-// A small SOQL parser, enough for the bridge and its tests:
-// `SELECT f, AGG(f) [alias] FROM Object [WHERE cond] [GROUP BY f, ...] [ORDER BY f|AGG(f) [ASC|DESC] [NULLS FIRST|LAST], ...]
-// [LIMIT n] [OFFSET n]`. Conditions: `=, !=, <>, <, <=, >, >=, [NOT] IN (...), LIKE, AND, OR, NOT, ( )`; values: strings,
-// numbers, true/false/null, date (2026-01-01) and datetime (2026-01-01T00:00:00Z) literals, TODAY, YESTERDAY,
-// LAST_N_DAYS:n. Aggregates: COUNT(), COUNT(f), COUNT_DISTINCT(f), SUM, AVG, MIN, MAX. Not modelled: relationship
-// paths (Owner.Name), subqueries, HAVING, TYPEOF, date functions, FOR UPDATE. String comparisons are case-insensitive.
-
-export class SoqlError extends Error {
-  constructor(
-    readonly errorCode: 'MALFORMED_QUERY' | 'INVALID_FIELD' | 'INVALID_TYPE',
-    message: string
-  ) {
-    super(message)
-  }
-}
-
-type Tok = { kind: 'word' | 'string' | 'number' | 'op' | 'punct'; value: string; pos: number }
-
-export type Value = string | number | boolean | null | { date: string } | { datetime: number }
-
-export type Cond =
-  | { kind: 'and' | 'or'; items: Cond[] }
-  | { kind: 'not'; item: Cond }
-  | { kind: 'cmp'; field: string; pos: number; op: string; value: Value }
-  | { kind: 'in'; field: string; pos: number; negate: boolean; values: Value[] }
-  | { kind: 'like'; field: string; pos: number; pattern: string }
-
-export type SelectItem =
-  | { kind: 'field'; field: string; pos: number }
-  | { kind: 'agg'; fn: string; field?: string; pos: number; alias?: string }
-
-export interface OrderItem {
-  item: SelectItem
-  desc: boolean
-  nullsLast: boolean
-}
-
-export interface SoqlQuery {
-  select: SelectItem[]
-  from: string
-  fromPos: number
-  where?: Cond
-  groupBy: Array<{ field: string; pos: number }>
-  orderBy: OrderItem[]
-  limit?: number
-  offset?: number
-}
-
-const AGGS = new Set(['COUNT', 'COUNT_DISTINCT', 'SUM', 'AVG', 'MIN', 'MAX'])
-const KEYWORDS = new Set(['SELECT', 'FROM', 'WHERE', 'GROUP', 'BY', 'ORDER', 'LIMIT', 'OFFSET', 'AND', 'OR', 'NOT', 'IN', 'LIKE', 'ASC', 'DESC', 'NULLS', 'FIRST', 'LAST', 'HAVING'])
-
-function tokenize(q: string): Tok[] {
-  const toks: Tok[] = []
-  let i = 0
-  while (i < q.length) {
-    const c = q[i]
-    if (/\s/.test(c)) {
-      i++
-      continue
-    }
-    if (c === "'") {
-      let j = i + 1
-      let s = ''
-      while (j < q.length && q[j] !== "'") {
-        if (q[j] === '\\' && j + 1 < q.length) {
-          const n = q[j + 1]
-          s += n === 'n' ? '\n' : n === 't' ? '\t' : n
-          j += 2
-        } else s += q[j++]
-      }
-      if (j >= q.length) throw new SoqlError('MALFORMED_QUERY', `line 1:${i} mismatched character '<EOF>' expecting '''`)
-      toks.push({ kind: 'string', value: s, pos: i })
-      i = j + 1
-      continue
-    }
-    const dt = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2}))?/.exec(q.slice(i))
-    if (dt) {
-      toks.push({ kind: 'word', value: dt[0], pos: i })
-      i += dt[0].length
-      continue
-    }
-    const num = /^-?\d+(\.\d+)?/.exec(q.slice(i))
-    if (num) {
-      toks.push({ kind: 'number', value: num[0], pos: i })
-      i += num[0].length
-      continue
-    }
-    const op = /^(!=|<>|<=|>=|=|<|>)/.exec(q.slice(i))
-    if (op) {
-      toks.push({ kind: 'op', value: op[0], pos: i })
-      i += op[0].length
-      continue
-    }
-    if (c === '(' || c === ')' || c === ',') {
-      toks.push({ kind: 'punct', value: c, pos: i })
-      i++
-      continue
-    }
-    const word = /^[A-Za-z_][A-Za-z0-9_.]*(:\d+)?/.exec(q.slice(i))
-    if (word) {
-      toks.push({ kind: 'word', value: word[0], pos: i })
-      i += word[0].length
-      continue
-    }
-    throw new SoqlError('MALFORMED_QUERY', `line 1:${i} no viable alternative at character '${c}'`)
-  }
-  return toks
-}
-
-export function parseSoql(q: string): SoqlQuery {
-  const toks = tokenize(q)
-  let p = 0
-  const peek = () => toks[p]
-  const isKw = (kw: string, t = peek()) => !!t && t.kind === 'word' && t.value.toUpperCase() === kw
-  const unexpected = (t = peek()): never => {
-    throw new SoqlError('MALFORMED_QUERY', t ? `unexpected token: '${t.value}'` : 'unexpected token: <EOF>')
-  }
-  const expectKw = (kw: string) => {
-    if (!isKw(kw)) unexpected()
-    p++
-  }
-  const expectPunct = (v: string) => {
-    const t = peek()
-    if (!t || t.kind !== 'punct' || t.value !== v) unexpected()
-    p++
-  }
-  const ident = (): Tok => {
-    const t = peek()
-    if (!t || t.kind !== 'word' || KEYWORDS.has(t.value.toUpperCase())) unexpected()
-    p++
-    return t
-  }
-
-  const selectItem = (allowAlias: boolean): SelectItem => {
-    const t = ident()
-    const next = peek()
-    if (next && next.kind === 'punct' && next.value === '(') {
-      const fn = t.value.toUpperCase()
-      if (!AGGS.has(fn)) throw new SoqlError('MALFORMED_QUERY', `unknown function: ${t.value}`)
-      p++
-      let field: string | undefined
-      const inner = peek()
-      if (inner && !(inner.kind === 'punct' && inner.value === ')')) field = ident().value
-      expectPunct(')')
-      if (!field && fn !== 'COUNT') throw new SoqlError('MALFORMED_QUERY', `${fn}() requires a field`)
-      let alias: string | undefined
-      const a = peek()
-      if (allowAlias && a && a.kind === 'word' && !KEYWORDS.has(a.value.toUpperCase())) {
-        alias = a.value
-        p++
-      }
-      return { kind: 'agg', fn, field, pos: t.pos, alias }
-    }
-    return { kind: 'field', field: t.value, pos: t.pos }
-  }
-
-  const value = (): Value => {
-    const t = peek()
-    if (!t) unexpected()
-    p++
-    if (t.kind === 'string') return t.value
-    if (t.kind === 'number') return Number(t.value)
-    if (t.kind === 'word') {
-      const u = t.value.toUpperCase()
-      if (u === 'NULL') return null
-      if (u === 'TRUE') return true
-      if (u === 'FALSE') return false
-      if (/^\d{4}-\d{2}-\d{2}$/.test(t.value)) return { date: t.value }
-      if (/^\d{4}-\d{2}-\d{2}T/.test(t.value)) return { datetime: parseSfDate(t.value) }
-      const day = 86_400_000
-      const today = Math.floor(Date.now() / day) * day
-      if (u === 'TODAY') return { datetime: today }
-      if (u === 'YESTERDAY') return { datetime: today - day }
-      const n = /^LAST_N_DAYS:(\d+)$/.exec(u)
-      if (n) return { datetime: today - Number(n[1]) * day }
-    }
-    return unexpected(t)
-  }
-
-  const comparison = (): Cond => {
-    const f = ident()
-    if (isKw('NOT') && isKw('IN', toks[p + 1])) {
-      p += 2
-      return { kind: 'in', field: f.value, pos: f.pos, negate: true, values: list() }
-    }
-    if (isKw('IN')) {
-      p++
-      return { kind: 'in', field: f.value, pos: f.pos, negate: false, values: list() }
-    }
-    if (isKw('LIKE')) {
-      p++
-      const v = value()
-      if (typeof v !== 'string') throw new SoqlError('MALFORMED_QUERY', 'LIKE requires a string')
-      return { kind: 'like', field: f.value, pos: f.pos, pattern: v }
-    }
-    const op = peek()
-    if (!op || op.kind !== 'op') unexpected()
-    p++
-    return { kind: 'cmp', field: f.value, pos: f.pos, op: op.value === '<>' ? '!=' : op.value, value: value() }
-  }
-  const list = (): Value[] => {
-    expectPunct('(')
-    const values = [value()]
-    while (peek()?.kind === 'punct' && peek().value === ',') {
-      p++
-      values.push(value())
-    }
-    expectPunct(')')
-    return values
-  }
-  const unary = (): Cond => {
-    if (isKw('NOT')) {
-      p++
-      return { kind: 'not', item: unary() }
-    }
-    const t = peek()
-    if (t && t.kind === 'punct' && t.value === '(') {
-      p++
-      const c = orExpr()
-      expectPunct(')')
-      return c
-    }
-    return comparison()
-  }
-  const andExpr = (): Cond => {
-    const items = [unary()]
-    while (isKw('AND')) {
-      p++
-      items.push(unary())
-    }
-    return items.length === 1 ? items[0] : { kind: 'and', items }
-  }
-  const orExpr = (): Cond => {
-    const items = [andExpr()]
-    while (isKw('OR')) {
-      p++
-      items.push(andExpr())
-    }
-    return items.length === 1 ? items[0] : { kind: 'or', items }
-  }
-
-  expectKw('SELECT')
-  const select = [selectItem(true)]
-  while (peek()?.kind === 'punct' && peek().value === ',') {
-    p++
-    select.push(selectItem(true))
-  }
-  expectKw('FROM')
-  const from = ident()
-  const query: SoqlQuery = { select, from: from.value, fromPos: from.pos, groupBy: [], orderBy: [] }
-  if (isKw('WHERE')) {
-    p++
-    query.where = orExpr()
-  }
-  if (isKw('GROUP')) {
-    p++
-    expectKw('BY')
-    do {
-      if (peek()?.kind === 'punct') p++
-      const f = ident()
-      query.groupBy.push({ field: f.value, pos: f.pos })
-    } while (peek()?.kind === 'punct' && peek().value === ',')
-  }
-  if (isKw('HAVING')) throw new SoqlError('MALFORMED_QUERY', 'HAVING is not supported by this sandbox')
-  if (isKw('ORDER')) {
-    p++
-    expectKw('BY')
-    do {
-      if (peek()?.kind === 'punct') p++
-      const item = selectItem(false)
-      let desc = false
-      if (isKw('ASC')) p++
-      else if (isKw('DESC')) {
-        desc = true
-        p++
-      }
-      let nullsLast = desc // SOQL default: NULLS FIRST ascending, NULLS LAST descending
-      if (isKw('NULLS')) {
-        p++
-        if (isKw('FIRST')) nullsLast = false
-        else if (isKw('LAST')) nullsLast = true
-        else unexpected()
-        p++
-      }
-      query.orderBy.push({ item, desc, nullsLast })
-    } while (peek()?.kind === 'punct' && peek().value === ',')
-  }
-  if (isKw('LIMIT')) {
-    p++
-    const t = peek()
-    if (!t || t.kind !== 'number') unexpected()
-    query.limit = Number(t.value)
-    p++
-  }
-  if (isKw('OFFSET')) {
-    p++
-    const t = peek()
-    if (!t || t.kind !== 'number') unexpected()
-    query.offset = Number(t.value)
-    p++
-  }
-  if (p < toks.length) unexpected()
-  return query
-}
-
-/** Salesforce datetimes look like `2026-01-01T00:00:00.000+0000`; literals like `2026-01-01T00:00:00Z`. */
-export function parseSfDate(s: string): number {
-  return Date.parse(s.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'))
-}
-
-export function formatSfDateTime(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '+0000')
-}

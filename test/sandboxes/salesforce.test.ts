@@ -1,3 +1,4 @@
+import { createSign } from 'node:crypto'
 import jsforce from 'jsforce'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createSalesforceSandbox, to18 } from '../../src/sandboxes/salesforce.ts'
@@ -12,8 +13,11 @@ const api = (path: string, init: RequestInit = {}) =>
   fetch(`${server.url}/services/data/v59.0${path}`, { ...init, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) } })
 const form = (body: Record<string, string>) =>
   fetch(`${server.url}/services/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body).toString() })
-const jwt = (claims: Record<string, unknown>) =>
-  [{ alg: 'RS256' }, claims].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.sig'
+// Signed with the key pair the sandbox generates by default (it checks every signature).
+const jwt = (claims: Record<string, unknown>) => {
+  const unsigned = [{ alg: 'RS256' }, claims].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.')
+  return `${unsigned}.${createSign('RSA-SHA256').update(unsigned).sign(sb.state.jwtKeyPair().privateKeyPem).toString('base64url')}`
+}
 
 beforeAll(async () => {
   sb = createSalesforceSandbox({
@@ -40,7 +44,7 @@ describe('salesforce sandbox: OAuth', () => {
     expect(await bad.json()).toEqual({ error: 'invalid_grant', error_description: 'expired access/refresh token' })
     const client = await form({ grant_type: 'refresh_token', client_id: 'other', refresh_token: 'good-refresh' })
     expect((await client.json()).error).toBe('invalid_client_id')
-    expect((await (await form({ grant_type: 'password' })).json()).error).toBe('unsupported_grant_type')
+    expect((await (await form({ grant_type: 'urn:example:not-a-grant' })).json()).error).toBe('unsupported_grant_type')
   })
 
   it('jwt-bearer grant checks iss, aud, exp and sub', async () => {
