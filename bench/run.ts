@@ -2,7 +2,8 @@
  * `npm run bench`: figures as ratios against baselines measured in the same run, on loopback, bounded in
  * requests and time. Prints a table, writes bench/results/<time>.json and bench/results/latest.json, and exits 1
  * naming any figure it could not take. Knobs: BENCH_SECONDS (per load run, default 10), BENCH_CONNECTIONS (50),
- * BENCH_DRAIN_REFERRALS (2000), BENCH_QUEUED_JOBS (1000000), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test).
+ * BENCH_DRAIN_REFERRALS (2000), BENCH_QUEUED_JOBS (1000000), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test),
+ * BENCH_PG_DELIVERY_WEBHOOKS (5000, ×3 jobs, for the lease+complete comparison).
  */
 import autocannon from 'autocannon'
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
@@ -16,12 +17,14 @@ import { createHubspotSandbox } from '../src/sandboxes/hubspot.ts'
 import { SqliteStore } from '../src/queue/sqlite.ts'
 import { PostgresStore } from '../src/queue/postgres.ts'
 import type { Store, NewInboxItem } from '../src/queue/store.ts'
+import { compareAccept, compareDelivery, freshDatabase } from './postgres-queue.ts'
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const DRAIN_REFERRALS = Number(process.env.BENCH_DRAIN_REFERRALS ?? 2000)
 const QUEUED_JOBS = Number(process.env.BENCH_QUEUED_JOBS ?? 1_000_000)
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const PG_DELIVERY_WEBHOOKS = Number(process.env.BENCH_PG_DELIVERY_WEBHOOKS ?? 5000)
 const SECRET = 'bench-secret'
 
 interface Figure { name: string; value: number; unit: string; detail: string }
@@ -74,12 +77,22 @@ function bridgeEnv(port: number, extra: Record<string, string>) {
 }
 
 // 1. Durable acks/s vs a bare Express handler ------------------------------------------------------------------
-let maxAcks = 0
-await figure('durable acks/s ÷ bare Express JSON handler', async () => {
+let bareRun: Awaited<ReturnType<typeof load>> | undefined
+/** The bare Express handler under the same load, measured once per run and shared by the ack figures. */
+async function bareBaseline() {
+  if (bareRun) return bareRun
   const barePort = await freePort()
   const bare = await startBare(barePort)
-  const baseline = await load(`http://127.0.0.1:${barePort}`, { seconds: SECONDS, prefix: 'bare' })
-  await stop(bare)
+  try {
+    return (bareRun = await load(`http://127.0.0.1:${barePort}`, { seconds: SECONDS, prefix: 'bare' }))
+  } finally {
+    await stop(bare)
+  }
+}
+
+let maxAcks = 0
+await figure('durable acks/s ÷ bare Express JSON handler', async () => {
+  const baseline = await bareBaseline()
   const port = await freePort()
   const bridge = startBridge(bridgeEnv(port, { DELIVERY: 'off', DESTINATIONS: 'segment' }))
   await healthy(`http://127.0.0.1:${port}`)
@@ -92,6 +105,40 @@ await figure('durable acks/s ÷ bare Express JSON handler', async () => {
     detail: `${round(durable.perSecond)} durable acks/s (p99 ${durable.latencyP99} ms) vs ${round(baseline.perSecond)} req/s bare (p99 ${baseline.latencyP99} ms), ${CONNECTIONS} connections, ${SECONDS} s each`
   }
 })
+
+// 1b-1d. PostgreSQL: acks vs bare Express, and the queue against Graphile Worker on the same server -------------
+await figure('durable acks/s on PostgreSQL ÷ bare Express JSON handler', async () => {
+  const baseline = await bareBaseline()
+  const databaseUrl = await freshDatabase(PG_URL, 'rb_bench_acks')
+  const port = await freePort()
+  const bridge = startBridge(bridgeEnv(port, { DATABASE_URL: databaseUrl, DELIVERY: 'off', DESTINATIONS: 'segment' }))
+  await healthy(`http://127.0.0.1:${port}`)
+  const durable = await load(`http://127.0.0.1:${port}`, { seconds: SECONDS, prefix: 'pgack' })
+  await stop(bridge)
+  return {
+    value: round(durable.perSecond / baseline.perSecond, 3),
+    unit: '×',
+    detail: `${round(durable.perSecond)} durable acks/s on PostgreSQL (p99 ${durable.latencyP99} ms) vs ${round(baseline.perSecond)} req/s bare (p99 ${baseline.latencyP99} ms), ${CONNECTIONS} connections, ${SECONDS} s each`
+  }
+}, 'postgres-acks')
+
+await figure('PostgreSQL accept/s ÷ Graphile Worker addJobs/s (3 jobs per call)', async () => {
+  const r = await compareAccept(PG_URL, CONNECTIONS, SECONDS)
+  return {
+    value: round(r.oursPerSecond / r.graphilePerSecond, 3),
+    unit: '×',
+    detail: `${round(r.oursPerSecond)} webhooks/s (inbox + 3 messages + 3 jobs each) vs ${round(r.graphilePerSecond)} addJobs calls/s of 3 jobs (${round(3 * r.graphilePerSecond)} jobs/s), ${CONNECTIONS} concurrent callers, ${SECONDS} s each, same server`
+  }
+}, 'postgres-accept')
+
+await figure('PostgreSQL lease+complete jobs/s ÷ Graphile Worker jobs processed/s', async () => {
+  const r = await compareDelivery(PG_URL, PG_DELIVERY_WEBHOOKS)
+  return {
+    value: round(r.oursPerSecond / r.graphilePerSecond, 3),
+    unit: '×',
+    detail: `${round(r.oursPerSecond)} jobs/s (${r.lanes} lanes × lease ${r.leaseSize}, complete each) vs ${round(r.graphilePerSecond)} jobs/s (run, concurrency ${r.graphileConcurrency}, no-op task), ${r.jobs} jobs each, same server`
+  }
+}, 'postgres-delivery')
 
 let drain: { rate: number; ceiling: number; rateLimited: number; seconds: number } | undefined
 

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { schemaStatements, type JobRecord } from './schema.ts'
 import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
 import { quarantineRow, toLeased } from './sqlite.ts'
+import { PostgresAcceptBatcher } from './postgres-accept.ts'
 import type {
   AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
   QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow, InboxStatus
@@ -27,6 +28,7 @@ export class PostgresStore implements Store {
   private readonly pool: pg.Pool
   private readonly schema: string | undefined
   private closed = false
+  private readonly batcher: PostgresAcceptBatcher
 
   constructor(connectionString: string, options: PostgresStoreOptions = {}) {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
@@ -46,6 +48,7 @@ export class PostgresStore implements Store {
     this.pool.on('error', (err: Error & { code?: string }) => {
       console.error(JSON.stringify({ level: 'warn', message: 'postgres: idle connection lost', code: err.code, error: err.message }))
     })
+    this.batcher = new PostgresAcceptBatcher(this.pool, (w) => this.acceptAlone(w))
   }
 
   async init(): Promise<void> {
@@ -72,7 +75,13 @@ export class PostgresStore implements Store {
     await this.pool.query('SELECT 1')
   }
 
-  async accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+  /** Group commit: concurrent webhooks share one statement and one commit (postgres-accept.ts). */
+  accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+    return this.batcher.accept(webhook)
+  }
+
+  /** One webhook in its own transaction: the fallback when its batch failed. */
+  private async acceptAlone(webhook: WebhookToAccept): Promise<AcceptResult> {
     return this.tx(async (c) => {
       const result: AcceptResult = { stored: [], duplicates: [] }
       for (const item of webhook.items) {

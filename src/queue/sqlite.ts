@@ -4,29 +4,47 @@ import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { schemaStatements, type JobRecord } from './schema.ts'
 import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
+import { SqliteWriter } from './sqlite-writer.ts'
+import { acceptWebhook, insertMessages } from './sqlite-accept.mjs'
 import type {
   AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
   QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow
 } from './store.ts'
 
+export interface SqliteStoreOptions {
+  /**
+   * Commit accepted webhooks on a writer thread (sqlite-writer.ts) so the HTTP thread keeps working during the
+   * fsync. Default: on for files, unless SQLITE_WRITER=inline; always off for ':memory:' (one connection only).
+   */
+  writerThread?: boolean
+}
+
 /** The embedded default: one file, WAL, so a single bridge needs nothing installed. */
 export class SqliteStore implements Store {
   readonly backend = 'sqlite' as const
   private db!: Database.Database
+  private writer: SqliteWriter | undefined
+  private readonly writerThread: boolean
 
-  constructor(private readonly path: string) {}
+  constructor(private readonly path: string, options: SqliteStoreOptions = {}) {
+    this.writerThread = path !== ':memory:' && (options.writerThread ?? process.env.SQLITE_WRITER !== 'inline')
+  }
 
   async init(): Promise<void> {
     if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
     this.db = new Database(this.path)
     this.db.pragma('journal_mode = WAL')
     // NORMAL loses nothing on a process crash in WAL mode (only on power loss); FULL is the safe default.
-    this.db.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL'}`)
+    const synchronous = process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL'
+    this.db.pragma(`synchronous = ${synchronous}`)
     this.db.pragma('busy_timeout = 5000')
     for (const sql of schemaStatements('sqlite')) this.db.exec(sql)
+    if (this.writerThread) this.writer = await SqliteWriter.start(this.path, synchronous)
   }
 
   async close(): Promise<void> {
+    await this.writer?.close()
+    this.writer = undefined
     this.db?.close()
   }
 
@@ -53,6 +71,9 @@ export class SqliteStore implements Store {
   }
 
   private flushWrites(): void {
+    // While the writer thread commits, it holds the write lock: take ours right after it answers instead of
+    // letting SQLite's busy handler sleep on this (the HTTP) thread.
+    if (this.writer?.busy) return this.writer.whenIdle(() => this.flushWrites())
     this.flushScheduled = false
     const batch = this.pendingWrites.splice(0)
     try {
@@ -71,57 +92,16 @@ export class SqliteStore implements Store {
   }
 
   accept(webhook: WebhookToAccept): Promise<AcceptResult> {
+    if (this.writer) return this.writer.accept(webhook)
     return this.groupWrite(() => this.acceptOne(webhook))
   }
 
   private acceptOne(w: WebhookToAccept): AcceptResult {
-    const insertInbox = this.stmt(
-      `INSERT INTO inbox (id, source, event_type, request_id, received_at, status, reason, payload, raw_body, headers)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-    )
-    const result: AcceptResult = { stored: [], duplicates: [] }
-    for (const item of w.items) {
-      const info = insertInbox.run(
-        item.id, w.source, item.eventType, w.requestId, w.receivedAt, item.status, item.reason ?? null,
-        JSON.stringify(item.payload), w.rawBody, JSON.stringify(w.headers)
-      )
-      if (info.changes === 0) {
-        result.duplicates.push(item.id)
-        continue
-      }
-      result.stored.push(item.id)
-      this.insertMessages(item.id, w.source, item.messages, w.receivedAt)
-    }
-    return result
+    return acceptWebhook(this.db, w)
   }
 
   private insertMessages(inboxId: string, source: string, messages: NewMessage[], now: number): void {
-    const insertMessage = this.stmt(
-      `INSERT INTO messages (message_id, inbox_id, status, event, violations, body, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (message_id) DO UPDATE SET status = excluded.status, violations = excluded.violations, body = excluded.body
-       WHERE messages.status = 'quarantined'`
-    )
-    const insertJob = this.stmt(
-      `INSERT INTO jobs (id, message_id, inbox_id, source, event, destination, status, attempts, priority,
-                         next_attempt_at, created_at, updated_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`
-    )
-    for (const m of messages) {
-      const quarantined = !!m.violations?.length
-      const event = m.message.type === 'track' ? m.message.event : m.message.type
-      const info = insertMessage.run(
-        m.message.messageId, inboxId, quarantined ? 'quarantined' : 'routed', event,
-        JSON.stringify(m.violations ?? []), JSON.stringify(m.message), now
-      )
-      if (quarantined || info.changes === 0) continue
-      for (const t of m.destinations) {
-        insertJob.run(
-          jobIdOf(m.message.messageId, t.destination), m.message.messageId, inboxId, source, event, t.destination,
-          t.priority ?? 0, now, now, now, t.deadlineAt ?? null
-        )
-      }
-    }
+    insertMessages(this.db, inboxId, source, messages, now)
   }
 
   async lease(destination: string, limit: number, leaseMs: number, now: number, minPriority?: number): Promise<LeasedJob[]> {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { PostgresStore } from '../../src/queue/postgres.ts'
 import type { LeasedJob, Store, WebhookToAccept } from '../../src/queue/store.ts'
 import { storeContract } from './store.contract.ts'
+import { groupCommitContract } from './group-commit.contract.ts'
 import { postgresUrl, postgresAddress, probePostgres } from '../helpers/postgres.ts'
 
 const url = postgresUrl
@@ -26,6 +27,21 @@ if (!server.reachable) {
   const dropSchema = (schema: string) => admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
 
   storeContract(
+    'postgres',
+    async () => {
+      const schema = newSchema()
+      const store = new PostgresStore(url, { schema })
+      schemas.set(store, schema)
+      await store.init()
+      return store
+    },
+    async (store) => {
+      await store.close()
+      await dropSchema(schemas.get(store)!)
+      schemas.delete(store)
+    }
+  )
+  groupCommitContract(
     'postgres',
     async () => {
       const schema = newSchema()
