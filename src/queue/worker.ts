@@ -179,6 +179,7 @@ export class DeliveryWorker {
     const attempts = job.attempts + 1
     const tooOld = finishedAt - job.createdAt >= d.policy.maxAgeMs
     if (result.status === 'permanent' || attempts >= d.policy.maxAttempts || tooOld) {
+      // The age is the retry horizon (retry-horizons.ts); the attempt count only trips on a hot loop.
       const why = result.status === 'permanent' ? 'permanent error' : tooOld ? 'max age reached' : 'max attempts reached'
       if (await this.store.kill(job, { ...attempt, outcome: 'dead', error: `${why}: ${result.error}` })) {
         metrics?.delivered.inc({ destination: d.name, outcome: 'dead' })
