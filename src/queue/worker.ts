@@ -15,6 +15,10 @@ export interface WorkerOptions {
   /** Multiplies every backoff delay: tests use a tiny scale instead of sleeping. */
   backoffScale?: number
   random?: () => number
+  /** PostgreSQL: how often this instance heartbeats and looks for dead peers' leases (default 2 s). */
+  heartbeatMs?: number
+  /** PostgreSQL: a peer silent for this long is dead and its leases are reclaimed (default 10 s). */
+  staleAfterMs?: number
 }
 
 /**
@@ -28,6 +32,9 @@ export class DeliveryWorker {
   /** One controller per idle wait: notify() and stop() abort them. (AbortSignal.any would pile listeners up.) */
   private readonly sleepers = new Set<AbortController>()
   private running = false
+  /** Lanes wait for this: the previous process's leases are reclaimed before anything is leased. */
+  private takenOver: Promise<void> = Promise.resolve()
+  private heartbeatLoop: Promise<void> | undefined
 
   constructor(
     private readonly store: Store,
@@ -44,9 +51,52 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return
     this.running = true
+    this.takenOver = this.takeOver()
+    if (this.store.backend === 'postgres') this.heartbeatLoop = this.runHeartbeat()
     for (const d of this.destinations) {
       for (let lane = 0; lane < d.policy.concurrency; lane++) this.lanes.push(this.runLane(d))
       for (let lane = 0; lane < d.policy.priorityLanes; lane++) this.lanes.push(this.runLane(d, 1))
+    }
+  }
+
+  /**
+   * Resume at once after a crash. SQLite: one process owns the file, so every lease not taken by this process
+   * belongs to one that is gone (SIGKILL, power loss) and is due now, not when its lease (up to a minute) runs out.
+   * PostgreSQL: peers may be alive, so only leases of instances that stopped heartbeating are reclaimed (here and
+   * then every heartbeat). Fencing is unchanged: a reclaimed job's old token matches nothing.
+   */
+  private async takeOver(): Promise<void> {
+    const { clock, logger } = this.opts
+    try {
+      const now = clock.now()
+      await this.store.heartbeat(now)
+      const staleBefore = this.store.backend === 'sqlite' ? Infinity : now - (this.opts.staleAfterMs ?? 10_000)
+      const reclaimed = await this.store.reclaimLeases(staleBefore, now)
+      if (reclaimed) logger.info('reclaimed leases of a previous process', { count: reclaimed })
+    } catch (err) {
+      // Not fatal: the leases still expire on their own.
+      logger.error('could not reclaim leases at start', { error: err })
+    }
+  }
+
+  private async runHeartbeat(): Promise<void> {
+    const { clock, logger } = this.opts
+    const every = this.opts.heartbeatMs ?? 2_000
+    await this.takenOver
+    while (this.running) {
+      await this.idleFor(every)
+      if (!this.running) break
+      try {
+        const now = clock.now()
+        await this.store.heartbeat(now)
+        const reclaimed = await this.store.reclaimLeases(now - (this.opts.staleAfterMs ?? 10_000), now)
+        if (reclaimed) {
+          logger.warn('reclaimed leases of an instance that stopped heartbeating', { count: reclaimed })
+          this.notify()
+        }
+      } catch (err) {
+        logger.error('heartbeat failed', { error: err })
+      }
     }
   }
 
@@ -61,7 +111,8 @@ export class DeliveryWorker {
     if (!this.running) return
     this.running = false
     this.notify()
-    const finished = Promise.all(this.lanes).then(() => true)
+    this.heartbeatStop?.abort()
+    const finished = Promise.all([...this.lanes, this.heartbeatLoop]).then(() => true)
     const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())
     if (!(await Promise.race([finished, timedOut]))) {
       await this.store.release([...this.inFlight], this.opts.clock.now())
@@ -82,8 +133,17 @@ export class DeliveryWorker {
     return handled
   }
 
+  private heartbeatStop: AbortController | undefined
+
+  /** Like idle(), but only stop() ends it early (new work must not make the heartbeat run hot). */
+  private async idleFor(ms: number): Promise<void> {
+    this.heartbeatStop = new AbortController()
+    await this.opts.clock.sleep(ms, this.heartbeatStop.signal)
+  }
+
   private async runLane(d: Destination, minPriority?: number): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500
+    await this.takenOver
     while (this.running) {
       let handled = 0
       try {
