@@ -17,7 +17,8 @@ export interface NewInboxItem {
   eventType: string
   payload: unknown
   status: InboxStatus
-  /** Why the item could not be normalized at all (adapter error), when status is quarantined. */
+  /** Why the item could not be normalized at all (adapter error), when status is quarantined; on a routed item, a
+   * note `events show` prints (e.g. why an order was or was not attributed to a referral). */
   reason?: string
   messages: NewMessage[]
 }
