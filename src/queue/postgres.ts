@@ -189,6 +189,14 @@ export class PostgresStore implements Store {
     )
   }
 
+  async expedite(destination: string, now: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE jobs SET next_attempt_at = $1, updated_at = $1 WHERE destination = $2 AND status = 'pending' AND attempts > 0 AND next_attempt_at > $1`,
+      [now, destination]
+    )
+    return rowCount ?? 0
+  }
+
   async heartbeat(now: number): Promise<void> {
     await this.pool.query(
       `INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,

@@ -187,6 +187,13 @@ export class SqliteStore implements Store {
     }).immediate()
   }
 
+  async expedite(destination: string, now: number): Promise<number> {
+    const update = this.stmt(
+      `UPDATE jobs SET next_attempt_at = ?, updated_at = ? WHERE destination = ? AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?`
+    )
+    return this.groupWrite(() => update.run(now, now, destination, now).changes)
+  }
+
   async heartbeat(now: number): Promise<void> {
     this.stmt(`INSERT INTO instances (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`).run(
       this.instanceId,

@@ -210,6 +210,11 @@ export interface Store {
   kill(job: LeasedJob, attempt: AttemptRecord): Promise<boolean>
   /** Gives leased jobs back without counting an attempt (graceful shutdown). */
   release(jobs: LeasedJob[], now: number): Promise<void>
+  /**
+   * The destination is answering again: its pending retries (attempts > 0) scheduled after `now` become due now,
+   * so a backlog that backed off for minutes goes out within seconds of recovery. Returns how many.
+   */
+  expedite(destination: string, now: number): Promise<number>
   /** Records that this instance is alive at `now` (PostgreSQL instances call it every few seconds). */
   heartbeat(now: number): Promise<void>
   /**

@@ -35,6 +35,8 @@ export class DeliveryWorker {
   /** Lanes wait for this: the previous process's leases are reclaimed before anything is leased. */
   private takenOver: Promise<void> = Promise.resolve()
   private heartbeatLoop: Promise<void> | undefined
+  /** Per failing destination, the job that probes it (retried at the urgent cap); cleared when it answers again. */
+  private readonly probes = new Map<string, string>()
 
   constructor(
     private readonly store: Store,
@@ -195,6 +197,17 @@ export class DeliveryWorker {
     }
   }
 
+  /** The destination answered after failing: its backed-off retries go now (the rate limit still paces them). */
+  private async recovered(d: Destination, now: number): Promise<void> {
+    try {
+      const count = await this.store.expedite(d.name, now)
+      this.opts.logger.info('destination answering again: backed-off retries made due', { destination: d.name, count })
+      if (count) this.notify()
+    } catch (err) {
+      this.opts.logger.error('could not expedite retries', { destination: d.name, error: err })
+    }
+  }
+
   /** Under the `expire` late policy, a time-sensitive job past its deadline is recorded dead instead of sent. */
   private async expireLate(d: Destination, jobs: LeasedJob[]): Promise<LeasedJob[]> {
     if (d.policy.latePolicy !== 'expire') return jobs
@@ -231,6 +244,7 @@ export class DeliveryWorker {
           metrics?.pastDeadline.inc({ destination: d.name, action: 'delivered_late' })
           logger.warn('delivered past deadline', { ...log, note })
         }
+        if (result.status === 'delivered' && this.probes.delete(d.name)) await this.recovered(d, finishedAt)
         logger.debug('delivered', { ...log, outcome: result.status })
       }
       return
@@ -241,6 +255,7 @@ export class DeliveryWorker {
     if (result.status === 'permanent' || attempts >= d.policy.maxAttempts || tooOld) {
       // The age is the retry horizon (retry-horizons.ts); the attempt count only trips on a hot loop.
       const why = result.status === 'permanent' ? 'permanent error' : tooOld ? 'max age reached' : 'max attempts reached'
+      if (this.probes.get(d.name) === job.id) this.probes.delete(d.name)
       if (await this.store.kill(job, { ...attempt, outcome: 'dead', error: `${why}: ${result.error}` })) {
         metrics?.delivered.inc({ destination: d.name, outcome: 'dead' })
         logger.warn('dead-lettered', { ...log, statusCode: result.statusCode, error: result.error, why })
@@ -250,7 +265,12 @@ export class DeliveryWorker {
     const scale = this.opts.backoffScale ?? 1
     // Time-sensitive jobs keep retrying every few seconds, also past their deadline under send-late: a late email
     // is still worth most the moment the vendor is back. One job every few seconds is no load for the vendor.
-    const cap = job.priority > 0 ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
+    // So does one probe per failing destination (the first job that failed): when it gets through, every other
+    // backed-off retry of the destination is made due (recovered()), so a 10-minute outage does not leave ordinary
+    // work waiting out a 10-minute backoff after the vendor is back.
+    if (!this.probes.has(d.name)) this.probes.set(d.name, job.id)
+    const probing = this.probes.get(d.name) === job.id
+    const cap = job.priority > 0 || probing ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
     const delay = backoffDelay(attempts, {
       baseDelayMs: Math.min(d.policy.baseDelayMs, cap) * scale,
       maxDelayMs: cap * scale,

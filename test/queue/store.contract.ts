@@ -178,6 +178,18 @@ export function storeContract(
       expect(ids.length).toBe(50)
     })
 
+    it('expedites the backed-off retries of a destination that answers again, and nothing else', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment', 'hubspot']), msg('m2', ['segment'])] }]))
+      const leased = await store.lease('segment', 1, 30_000, T0)
+      await store.retry(leased[0], T0 + 600_000, { startedAt: T0, finishedAt: T0, outcome: 'retry', statusCode: 503 })
+      const [other] = await store.lease('hubspot', 1, 30_000, T0)
+      await store.retry(other, T0 + 600_000, { startedAt: T0, finishedAt: T0, outcome: 'retry', statusCode: 503 })
+      expect(await store.expedite('segment', T0 + 1_000)).toBe(1) // m2 never failed: untouched
+      const due = await store.lease('segment', 10, 30_000, T0 + 1_000)
+      expect(due.map((j) => j.id).sort()).toEqual([leased[0].id, 'm2:segment'].sort())
+      expect(await store.lease('hubspot', 1, 30_000, T0 + 1_000)).toEqual([])
+    })
+
     it('reclaims the leases of a dead instance at once, keeps those of live ones, and fences the dead worker out', async () => {
       await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment']), msg('m2', ['hubspot'])] }]))
       const dead = await openPeer(store)
