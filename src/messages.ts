@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto'
 export interface MessageContext {
   protocols?: { event_version?: number; tracking_plan_version?: string }
   externalIds?: Array<{ id: string; type: string; collection: string; encoding: 'none' }>
-  referral?: { source: string; idempotency_key: string }
+  /** Where the message came from; `attribution` when src/ingest/attribution.ts joined an order to a stored referral. */
+  referral?: { source: string; idempotency_key: string; attribution?: { matched_by: string; referral_message_id: string } }
   [key: string]: unknown
 }
 

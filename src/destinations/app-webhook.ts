@@ -2,7 +2,7 @@ import { Webhook } from 'standardwebhooks'
 import type { Message, TrackMessage } from '../messages.ts'
 import { classifyError } from '../queue/classify.ts'
 import { parseRetryAfter } from '../queue/backoff.ts'
-import { defaultPolicy, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
+import { policyWithHorizon, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
 import { buildNotification, notificationPriority, notifiesAdvocate, webhookTypeOf } from './in-app.ts'
 
 /**
@@ -32,7 +32,7 @@ export interface AppWebhookConfig {
   now?: () => number
 }
 
-export const appWebhookPolicy: DeliveryPolicy = { ...defaultPolicy, concurrency: 2, batchSize: 1, leaseMs: 30_000, priorityLanes: 1 }
+export const appWebhookPolicy: DeliveryPolicy = policyWithHorizon('app_webhook', { concurrency: 2, batchSize: 1, leaseMs: 30_000, priorityLanes: 1 })
 
 export interface AppWebhookPayload {
   type: string

@@ -2,7 +2,7 @@ import type { Message, TrackMessage } from '../messages.ts'
 import type { NotificationStore, NewNotification } from '../notifications/store.ts'
 import type { NotificationHub } from '../notifications/hub.ts'
 import { classifyError } from '../queue/classify.ts'
-import { defaultPolicy, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
+import { policyWithHorizon, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
 
 /**
  * The advocate's in-app notification when a referred friend buys (scenario 3). Each accepted message becomes one
@@ -89,7 +89,7 @@ export function notificationPriority(deadlineMs: number | undefined) {
   return (_m: Message, receivedAt: number) => ({ priority: 5, deadlineAt: deadlineMs ? receivedAt + deadlineMs : undefined })
 }
 
-export const inAppPolicy: DeliveryPolicy = { ...defaultPolicy, concurrency: 2, batchSize: 10, leaseMs: 30_000, priorityLanes: 1 }
+export const inAppPolicy: DeliveryPolicy = policyWithHorizon('in_app', { concurrency: 2, batchSize: 10, leaseMs: 30_000, priorityLanes: 1 })
 
 export function inAppDestination(config: {
   store: NotificationStore

@@ -1,4 +1,5 @@
 import type { Message } from '../messages.ts'
+import { horizonOf, hotLoopGuard, retryHorizons } from './retry-horizons.ts'
 
 /**
  * What one delivery of one message came to. The queue turns it into a job state: delivered, ignored, a retry
@@ -19,9 +20,9 @@ export interface DeliveryPolicy {
   /** Token-bucket rate limit on deliver() calls; undefined = unlimited. */
   ratePerSecond?: number
   burst?: number
-  /** Dead-letter after this many attempts... */
+  /** Hot-loop guard only: dead-letter after this many attempts (the default is out of reach of any backoff schedule inside maxAgeMs). */
   maxAttempts: number
-  /** ...or once the job is this old (ms). */
+  /** The retry horizon: a failing job is retried until it is this old (ms), then dead-lettered (retry-horizons.ts). */
   maxAgeMs: number
   /** Backoff: first retry ~baseDelayMs, doubling, capped at maxDelayMs, full jitter. */
   baseDelayMs: number
@@ -52,11 +53,10 @@ export interface Destination {
   close?(): Promise<void>
 }
 
-export const defaultPolicy: DeliveryPolicy = {
+const basePolicy: Omit<DeliveryPolicy, 'maxAttempts'> = {
   concurrency: 4,
   batchSize: 1,
-  maxAttempts: 12,
-  maxAgeMs: 4 * 60 * 60 * 1000, // Segment retries destination functions for four hours; we match it.
+  maxAgeMs: horizonOf('default'), // retry-horizons.ts: Segment retries destinations for four hours
   baseDelayMs: 1_000,
   maxDelayMs: 10 * 60 * 1000,
   leaseMs: 60_000,
@@ -65,8 +65,15 @@ export const defaultPolicy: DeliveryPolicy = {
   latePolicy: 'send-late'
 }
 
-/** Per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`,
- * `<NAME>_BATCH_SIZE`, `<NAME>_LEASE_MS`, `<NAME>_PRIORITY_LANES`, `<NAME>_URGENT_MAX_DELAY_MS`, `<NAME>_LATE_POLICY`. */
+export const defaultPolicy: DeliveryPolicy = { ...basePolicy, maxAttempts: hotLoopGuard(basePolicy) }
+
+/**
+ * The destination's policy: `base`, its retry horizon from `retryHorizons` (the one table of age limits), then
+ * per-destination overrides from env: `<NAME>_MAX_ATTEMPTS`, `<NAME>_MAX_AGE_MS`, `<NAME>_RATE_PER_SECOND`, `<NAME>_CONCURRENCY`,
+ * `<NAME>_BATCH_SIZE`, `<NAME>_LEASE_MS`, `<NAME>_PRIORITY_LANES`, `<NAME>_URGENT_MAX_DELAY_MS`, `<NAME>_LATE_POLICY`.
+ * Unless `<NAME>_MAX_ATTEMPTS` is set, the attempt limit is raised to the hot-loop guard of the final horizon and
+ * backoff, so the horizon — not a count — ends retries.
+ */
 export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.ProcessEnv = process.env): DeliveryPolicy {
   const prefix = name.toUpperCase().replace(/[^A-Z0-9]/g, '_')
   const read = (key: string): number | undefined => {
@@ -76,10 +83,9 @@ export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.Pr
     if (!Number.isFinite(n) || n < 0) throw new Error(`${prefix}_${key} must be a non-negative number, got "${raw}"`)
     return n
   }
-  return {
+  const policy: DeliveryPolicy = {
     ...base,
-    maxAttempts: read('MAX_ATTEMPTS') ?? base.maxAttempts,
-    maxAgeMs: read('MAX_AGE_MS') ?? base.maxAgeMs,
+    maxAgeMs: read('MAX_AGE_MS') ?? (name in retryHorizons ? horizonOf(name) : base.maxAgeMs),
     ratePerSecond: read('RATE_PER_SECOND') ?? base.ratePerSecond,
     concurrency: read('CONCURRENCY') ?? base.concurrency,
     batchSize: read('BATCH_SIZE') ?? base.batchSize,
@@ -88,10 +94,19 @@ export function policyFromEnv(name: string, base: DeliveryPolicy, env: NodeJS.Pr
     urgentMaxDelayMs: read('URGENT_MAX_DELAY_MS') ?? base.urgentMaxDelayMs,
     latePolicy: latePolicy(env[`${prefix}_LATE_POLICY`], prefix) ?? base.latePolicy
   }
+  policy.maxAttempts = read('MAX_ATTEMPTS') ?? Math.max(base.maxAttempts, hotLoopGuard(policy))
+  return policy
 }
 
 function latePolicy(raw: string | undefined, prefix: string): DeliveryPolicy['latePolicy'] | undefined {
   if (raw === undefined || raw === '') return undefined
   if (raw === 'send-late' || raw === 'expire') return raw
   throw new Error(`${prefix}_LATE_POLICY must be send-late or expire, got "${raw}"`)
+}
+
+/** `defaultPolicy` with a destination's own settings and its row of `retryHorizons` (env overrides come on top). */
+export function policyWithHorizon(name: string, overrides: Partial<DeliveryPolicy> = {}): DeliveryPolicy {
+  const policy: DeliveryPolicy = { ...defaultPolicy, maxAgeMs: horizonOf(name), ...overrides }
+  policy.maxAttempts = Math.max(policy.maxAttempts, hotLoopGuard(policy))
+  return policy
 }

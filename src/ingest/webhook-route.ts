@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.ts'
 import type { Clock } from '../clock.ts'
 import { newAjv } from '../tracking-plan/plan.ts'
 import { normalizeItem } from './normalize.ts'
+import { attributeOrders } from './attribution.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -90,7 +91,9 @@ export function webhookRouter(deps: IngestDeps): Router {
     try {
       const plan = deps.plan()
       const destinations = deps.destinations()
-      const items = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
+      const normalized = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
+      // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
+      const items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(
         Object.entries(request.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)) as Array<[string, string]>
       )

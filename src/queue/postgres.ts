@@ -1,12 +1,13 @@
 import pg from 'pg'
 import { randomUUID } from 'node:crypto'
-import { schemaStatements, type JobRecord } from './schema.ts'
+import { REFERRAL_EVENTS_SQL, referralKeySql, schemaStatements, type JobRecord } from './schema.ts'
+import { referralMatch, referralProbes } from './referral-lookup.ts'
 import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
 import { quarantineRow, toLeased } from './sqlite.ts'
 import { PostgresAcceptBatcher } from './postgres-accept.ts'
 import type {
   AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
-  QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow, InboxStatus
+  QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow, InboxStatus, ReferralKeys, ReferralMatch
 } from './store.ts'
 
 export interface PostgresStoreOptions {
@@ -25,6 +26,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
  */
 export class PostgresStore implements Store {
   readonly backend = 'postgres' as const
+  readonly instanceId = randomUUID()
   private readonly pool: pg.Pool
   private readonly schema: string | undefined
   private closed = false
@@ -149,7 +151,8 @@ export class PostgresStore implements Store {
          RETURNING j.*, picked.body
        )
        SELECT * FROM taken ORDER BY priority DESC, next_attempt_at ASC, id COLLATE "C"`,
-      [destination, now, limit, randomUUID(), now + leaseMs, minPriority ?? null]
+      // The token starts with this instance's id: a peer that sees the instance stop heartbeating reclaims its leases.
+      [destination, now, limit, `${this.instanceId}/${randomUUID()}`, now + leaseMs, minPriority ?? null]
     )
     return rows.map((r) => toLeased(r, r.lease_token as string))
   }
@@ -193,6 +196,54 @@ export class PostgresStore implements Store {
        WHERE jobs.id = held.id AND jobs.lease_token = held.token AND jobs.status = 'leased'`,
       [now, jobs.map((j) => j.id), jobs.map((j) => j.leaseToken)]
     )
+  }
+
+  async expedite(destination: string, now: number): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE jobs SET next_attempt_at = $1, updated_at = $1 WHERE destination = $2 AND status = 'pending' AND attempts > 0 AND next_attempt_at > $1`,
+      [now, destination]
+    )
+    return rowCount ?? 0
+  }
+
+  async heartbeat(now: number): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO instances (id, heartbeat_at) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+      [this.instanceId, now]
+    )
+  }
+
+  async reclaimLeases(staleBefore: number, now: number): Promise<number> {
+    // Owner = the token up to its first '/' (tokens of older versions have none: nobody's, reclaimed). The UPDATE
+    // takes row locks, so a peer leasing or finishing the same rows serialises with it; a finish that comes after
+    // finds its token gone and is fenced out, exactly as after a lease expiry.
+    const before = Number.isFinite(staleBefore) ? staleBefore : Number.MAX_SAFE_INTEGER
+    const { rowCount } = await this.pool.query(
+      `UPDATE jobs SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = $3
+       WHERE status = 'leased'
+         AND left(lease_token, length($1) + 1) <> $1 || '/'
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.heartbeat_at > $2 AND left(jobs.lease_token, length(i.id) + 1) = i.id || '/')`,
+      [this.instanceId, before, now]
+    )
+    await this.pool.query(`DELETE FROM instances WHERE heartbeat_at < $1 AND id <> $2`, [now - 24 * 60 * 60 * 1000, this.instanceId])
+    return rowCount ?? 0
+  }
+
+  async findReferral(keys: ReferralKeys): Promise<ReferralMatch | undefined> {
+    for (const probe of referralProbes(keys)) {
+      // The same expression and predicate as the partial index (schema.ts), so the planner can use it.
+      const { rows } = await this.pool.query<{ message_id: string; event: string; body: string; created_at: string }>(
+        `SELECT message_id, event, body, created_at FROM messages
+         WHERE ${REFERRAL_EVENTS_SQL} AND ${referralKeySql('postgres', probe.key)} = $1 AND status = 'routed'
+         ORDER BY created_at DESC LIMIT 5`,
+        [probe.value]
+      )
+      for (const r of rows) {
+        const match = referralMatch(r, probe)
+        if (match) return match
+      }
+    }
+    return undefined
   }
 
   async listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]> {

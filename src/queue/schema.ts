@@ -59,8 +59,35 @@ export function schemaStatements(dialect: 'sqlite' | 'postgres'): string[] {
       status_code INTEGER,
       error TEXT,
       PRIMARY KEY (job_id, attempt)
-    )`
+    )`,
+    // Lease reclaim: every bridge process has an id, carried as the prefix of its lease tokens, and (on
+    // PostgreSQL) heartbeats here; leases of an instance that stopped heartbeating are given back within seconds.
+    `CREATE TABLE IF NOT EXISTS instances (
+      id TEXT PRIMARY KEY,
+      heartbeat_at ${int} NOT NULL
+    )`,
+    // Partial: only leased rows, so the reclaim scan is small and pending inserts pay nothing for it.
+    `CREATE INDEX IF NOT EXISTS jobs_leased ON jobs (lease_token) WHERE status = 'leased'`,
+    // Attribution (src/ingest/attribution.ts) finds a friend's referral by code, email or id among the referral
+    // events already stored. Partial expression indexes: only referral events are indexed, so the accept path of
+    // every other event pays nothing, and a lookup is an index probe instead of a scan of every message.
+    ...REFERRAL_KEYS.map(
+      (key) =>
+        `CREATE INDEX IF NOT EXISTS messages_referral_${key} ON messages (${referralKeySql(dialect, key)}) WHERE ${REFERRAL_EVENTS_SQL}`
+    )
   ]
+}
+
+/** The stored events that tie a friend to an advocate (attribution looks only at these). */
+export const REFERRAL_EVENTS = ['Referral Created', 'Referred Friend Signed Up'] as const
+export const REFERRAL_EVENTS_SQL = `event IN (${REFERRAL_EVENTS.map((e) => `'${e}'`).join(', ')})`
+export const REFERRAL_KEYS = ['referral_code', 'discount_code', 'friend_email', 'friend_id'] as const
+export type ReferralKey = (typeof REFERRAL_KEYS)[number]
+
+/** The indexed expression for one referral property: codes compared case-insensitively (shops treat them so). */
+export function referralKeySql(dialect: 'sqlite' | 'postgres', key: ReferralKey): string {
+  const value = dialect === 'postgres' ? `((body::jsonb) -> 'properties' ->> '${key}')` : `json_extract(body, '$.properties.${key}')`
+  return key.endsWith('_code') ? `lower(${value})` : value
 }
 
 /** Row shapes shared by both backends' mappers. */

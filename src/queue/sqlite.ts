@@ -2,13 +2,14 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { schemaStatements, type JobRecord } from './schema.ts'
+import { REFERRAL_EVENTS_SQL, referralKeySql, schemaStatements, type JobRecord } from './schema.ts'
+import { referralMatch, referralProbes } from './referral-lookup.ts'
 import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
 import { SqliteWriter } from './sqlite-writer.ts'
 import { acceptWebhook, insertMessages } from './sqlite-accept.mjs'
 import type {
   AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
-  QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow
+  QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow, ReferralKeys, ReferralMatch
 } from './store.ts'
 
 export interface SqliteStoreOptions {
@@ -22,6 +23,7 @@ export interface SqliteStoreOptions {
 /** The embedded default: one file, WAL, so a single bridge needs nothing installed. */
 export class SqliteStore implements Store {
   readonly backend = 'sqlite' as const
+  readonly instanceId = randomUUID()
   private db!: Database.Database
   private writer: SqliteWriter | undefined
   private readonly writerThread: boolean
@@ -115,7 +117,8 @@ export class SqliteStore implements Store {
     return this.groupWrite(() => {
       const rows = pick.all(destination, minPriority ?? -2147483648, now, now, limit) as Array<JobRecord & { body: string }>
       return rows.map((r) => {
-        const token = randomUUID()
+        // Prefixed with the instance id, so the next process knows whose lease it was (reclaimLeases).
+        const token = `${this.instanceId}/${randomUUID()}`
         take.run(token, now + leaseMs, now, r.id)
         return toLeased(r, token)
       })
@@ -162,6 +165,56 @@ export class SqliteStore implements Store {
     this.db.transaction(() => {
       for (const j of jobs) update.run(now, j.id, j.leaseToken)
     }).immediate()
+  }
+
+  async expedite(destination: string, now: number): Promise<number> {
+    const update = this.stmt(
+      `UPDATE jobs SET next_attempt_at = ?, updated_at = ? WHERE destination = ? AND status = 'pending' AND attempts > 0 AND next_attempt_at > ?`
+    )
+    return this.groupWrite(() => update.run(now, now, destination, now).changes)
+  }
+
+  async heartbeat(now: number): Promise<void> {
+    this.stmt(`INSERT INTO instances (id, heartbeat_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`).run(
+      this.instanceId,
+      now
+    )
+  }
+
+  async reclaimLeases(staleBefore: number, now: number): Promise<number> {
+    // Owner = the token up to its first '/'; tokens of older versions have none and count as nobody's (reclaimed).
+    const reclaim = this.stmt(
+      `UPDATE jobs SET status = 'pending', lease_token = NULL, lease_until = NULL, updated_at = @now
+       WHERE status = 'leased'
+         AND substr(lease_token, 1, length(@me) + 1) <> @me || '/'
+         AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.heartbeat_at > @staleBefore AND substr(jobs.lease_token, 1, length(i.id) + 1) = i.id || '/')`
+    )
+    const forget = this.stmt(`DELETE FROM instances WHERE heartbeat_at < ? AND id <> ?`)
+    // Infinity is not an SQLite integer: "every other instance is stale" is any heartbeat up to the largest one.
+    const before = Number.isFinite(staleBefore) ? staleBefore : Number.MAX_SAFE_INTEGER
+    return this.db
+      .transaction(() => {
+        const { changes } = reclaim.run({ me: this.instanceId, staleBefore: before, now })
+        forget.run(now - 24 * 60 * 60 * 1000, this.instanceId)
+        return changes
+      })
+      .immediate()
+  }
+
+  async findReferral(keys: ReferralKeys): Promise<ReferralMatch | undefined> {
+    for (const probe of referralProbes(keys)) {
+      // The same expression and predicate as the partial index (schema.ts), so SQLite probes the index.
+      const row = this.stmt(
+        `SELECT message_id, event, body, created_at FROM messages
+         WHERE ${REFERRAL_EVENTS_SQL} AND ${referralKeySql('sqlite', probe.key)} = ? AND status = 'routed'
+         ORDER BY created_at DESC LIMIT 5`
+      ).all(probe.value) as Array<{ message_id: string; event: string; body: string; created_at: number }>
+      for (const r of row) {
+        const match = referralMatch(r, probe)
+        if (match) return match
+      }
+    }
+    return undefined
   }
 
   async listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]> {

@@ -17,7 +17,8 @@ export interface NewInboxItem {
   eventType: string
   payload: unknown
   status: InboxStatus
-  /** Why the item could not be normalized at all (adapter error), when status is quarantined. */
+  /** Why the item could not be normalized at all (adapter error), when status is quarantined; on a routed item, a
+   * note `events show` prints (e.g. why an order was or was not attributed to a referral). */
   reason?: string
   messages: NewMessage[]
 }
@@ -162,8 +163,33 @@ export interface RequeueItem {
   messages: NewMessage[]
 }
 
+/** What identifies a buyer, for finding the referral that brought them (src/ingest/attribution.ts). */
+export interface ReferralKeys {
+  /** Discount / referral codes on the order, matched case-insensitively against `referral_code` and `discount_code`. */
+  codes?: string[]
+  /** The buyer's emails (lower-cased), matched against `friend_email` and `friend_id`. */
+  emails?: string[]
+  /** Platform customer ids as the sources write them (`shopify:<id>`), matched against `friend_id`. */
+  ids?: string[]
+}
+
+export interface ReferralMatch {
+  /** The stored referral event the order was joined to. */
+  messageId: string
+  event: string
+  matchedBy: 'referral_code' | 'discount_code' | 'friend_email' | 'friend_id'
+  value: string
+  advocateId: string
+  advocateEmail?: string
+  referralId?: string
+  referralCode?: string
+  createdAt: number
+}
+
 export interface Store {
   readonly backend: 'sqlite' | 'postgres'
+  /** This process's id: every lease it takes carries it as the prefix of the lease token (`<instanceId>/…`). */
+  readonly instanceId: string
   init(): Promise<void>
   close(): Promise<void>
   /** Cheap round trip for /healthz. */
@@ -184,6 +210,25 @@ export interface Store {
   kill(job: LeasedJob, attempt: AttemptRecord): Promise<boolean>
   /** Gives leased jobs back without counting an attempt (graceful shutdown). */
   release(jobs: LeasedJob[], now: number): Promise<void>
+  /**
+   * The destination is answering again: its pending retries (attempts > 0) scheduled after `now` become due now,
+   * so a backlog that backed off for minutes goes out within seconds of recovery. Returns how many.
+   */
+  expedite(destination: string, now: number): Promise<number>
+  /** Records that this instance is alive at `now` (PostgreSQL instances call it every few seconds). */
+  heartbeat(now: number): Promise<void>
+  /**
+   * Gives back, without counting an attempt, the leases held by OTHER instances whose last heartbeat is not after
+   * `staleBefore` (or that never heartbeat): they are due at once instead of after their lease. A SQLite bridge
+   * owns its file and passes `Infinity` at start (the previous process is gone); PostgreSQL instances pass
+   * `now - staleness`. Fencing holds: the old holder's token matches nothing any more. Returns how many.
+   */
+  reclaimLeases(staleBefore: number, now: number): Promise<number>
+  /**
+   * The most recent routed referral event (Referral Created, Referred Friend Signed Up) naming an advocate that
+   * matches the keys: codes first (the shop said so), then emails, then ids. Undefined when none does.
+   */
+  findReferral(keys: ReferralKeys): Promise<ReferralMatch | undefined>
 
   listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]>
   /** Dead (or given) jobs back to pending with their original ids and messageIds, so destinations dedupe. */

@@ -15,6 +15,10 @@ export interface WorkerOptions {
   /** Multiplies every backoff delay: tests use a tiny scale instead of sleeping. */
   backoffScale?: number
   random?: () => number
+  /** PostgreSQL: how often this instance heartbeats and looks for dead peers' leases (default 2 s). */
+  heartbeatMs?: number
+  /** PostgreSQL: a peer silent for this long is dead and its leases are reclaimed (default 10 s). */
+  staleAfterMs?: number
 }
 
 /**
@@ -28,6 +32,11 @@ export class DeliveryWorker {
   /** One controller per idle wait: notify() and stop() abort them. (AbortSignal.any would pile listeners up.) */
   private readonly sleepers = new Set<AbortController>()
   private running = false
+  /** Lanes wait for this: the previous process's leases are reclaimed before anything is leased. */
+  private takenOver: Promise<void> = Promise.resolve()
+  private heartbeatLoop: Promise<void> | undefined
+  /** Per failing destination, the job that probes it (retried at the urgent cap); cleared when it answers again. */
+  private readonly probes = new Map<string, string>()
 
   constructor(
     private readonly store: Store,
@@ -44,9 +53,52 @@ export class DeliveryWorker {
   start(): void {
     if (this.running) return
     this.running = true
+    this.takenOver = this.takeOver()
+    if (this.store.backend === 'postgres') this.heartbeatLoop = this.runHeartbeat()
     for (const d of this.destinations) {
       for (let lane = 0; lane < d.policy.concurrency; lane++) this.lanes.push(this.runLane(d))
       for (let lane = 0; lane < d.policy.priorityLanes; lane++) this.lanes.push(this.runLane(d, 1))
+    }
+  }
+
+  /**
+   * Resume at once after a crash. SQLite: one process owns the file, so every lease not taken by this process
+   * belongs to one that is gone (SIGKILL, power loss) and is due now, not when its lease (up to a minute) runs out.
+   * PostgreSQL: peers may be alive, so only leases of instances that stopped heartbeating are reclaimed (here and
+   * then every heartbeat). Fencing is unchanged: a reclaimed job's old token matches nothing.
+   */
+  private async takeOver(): Promise<void> {
+    const { clock, logger } = this.opts
+    try {
+      const now = clock.now()
+      await this.store.heartbeat(now)
+      const staleBefore = this.store.backend === 'sqlite' ? Infinity : now - (this.opts.staleAfterMs ?? 10_000)
+      const reclaimed = await this.store.reclaimLeases(staleBefore, now)
+      if (reclaimed) logger.info('reclaimed leases of a previous process', { count: reclaimed })
+    } catch (err) {
+      // Not fatal: the leases still expire on their own.
+      logger.error('could not reclaim leases at start', { error: err })
+    }
+  }
+
+  private async runHeartbeat(): Promise<void> {
+    const { clock, logger } = this.opts
+    const every = this.opts.heartbeatMs ?? 2_000
+    await this.takenOver
+    while (this.running) {
+      await this.idleFor(every)
+      if (!this.running) break
+      try {
+        const now = clock.now()
+        await this.store.heartbeat(now)
+        const reclaimed = await this.store.reclaimLeases(now - (this.opts.staleAfterMs ?? 10_000), now)
+        if (reclaimed) {
+          logger.warn('reclaimed leases of an instance that stopped heartbeating', { count: reclaimed })
+          this.notify()
+        }
+      } catch (err) {
+        logger.error('heartbeat failed', { error: err })
+      }
     }
   }
 
@@ -61,7 +113,8 @@ export class DeliveryWorker {
     if (!this.running) return
     this.running = false
     this.notify()
-    const finished = Promise.all(this.lanes).then(() => true)
+    this.heartbeatStop?.abort()
+    const finished = Promise.all([...this.lanes, this.heartbeatLoop]).then(() => true)
     const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())
     if (!(await Promise.race([finished, timedOut]))) {
       await this.store.release([...this.inFlight], this.opts.clock.now())
@@ -82,8 +135,17 @@ export class DeliveryWorker {
     return handled
   }
 
+  private heartbeatStop: AbortController | undefined
+
+  /** Like idle(), but only stop() ends it early (new work must not make the heartbeat run hot). */
+  private async idleFor(ms: number): Promise<void> {
+    this.heartbeatStop = new AbortController()
+    await this.opts.clock.sleep(ms, this.heartbeatStop.signal)
+  }
+
   private async runLane(d: Destination, minPriority?: number): Promise<void> {
     const pollMs = this.opts.pollMs ?? 500
+    await this.takenOver
     while (this.running) {
       let handled = 0
       try {
@@ -135,6 +197,17 @@ export class DeliveryWorker {
     }
   }
 
+  /** The destination answered after failing: its backed-off retries go now (the rate limit still paces them). */
+  private async recovered(d: Destination, now: number): Promise<void> {
+    try {
+      const count = await this.store.expedite(d.name, now)
+      this.opts.logger.info('destination answering again: backed-off retries made due', { destination: d.name, count })
+      if (count) this.notify()
+    } catch (err) {
+      this.opts.logger.error('could not expedite retries', { destination: d.name, error: err })
+    }
+  }
+
   /** Under the `expire` late policy, a time-sensitive job past its deadline is recorded dead instead of sent. */
   private async expireLate(d: Destination, jobs: LeasedJob[]): Promise<LeasedJob[]> {
     if (d.policy.latePolicy !== 'expire') return jobs
@@ -171,6 +244,7 @@ export class DeliveryWorker {
           metrics?.pastDeadline.inc({ destination: d.name, action: 'delivered_late' })
           logger.warn('delivered past deadline', { ...log, note })
         }
+        if (result.status === 'delivered' && this.probes.delete(d.name)) await this.recovered(d, finishedAt)
         logger.debug('delivered', { ...log, outcome: result.status })
       }
       return
@@ -179,7 +253,9 @@ export class DeliveryWorker {
     const attempts = job.attempts + 1
     const tooOld = finishedAt - job.createdAt >= d.policy.maxAgeMs
     if (result.status === 'permanent' || attempts >= d.policy.maxAttempts || tooOld) {
+      // The age is the retry horizon (retry-horizons.ts); the attempt count only trips on a hot loop.
       const why = result.status === 'permanent' ? 'permanent error' : tooOld ? 'max age reached' : 'max attempts reached'
+      if (this.probes.get(d.name) === job.id) this.probes.delete(d.name)
       if (await this.store.kill(job, { ...attempt, outcome: 'dead', error: `${why}: ${result.error}` })) {
         metrics?.delivered.inc({ destination: d.name, outcome: 'dead' })
         logger.warn('dead-lettered', { ...log, statusCode: result.statusCode, error: result.error, why })
@@ -189,7 +265,12 @@ export class DeliveryWorker {
     const scale = this.opts.backoffScale ?? 1
     // Time-sensitive jobs keep retrying every few seconds, also past their deadline under send-late: a late email
     // is still worth most the moment the vendor is back. One job every few seconds is no load for the vendor.
-    const cap = job.priority > 0 ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
+    // So does one probe per failing destination (the first job that failed): when it gets through, every other
+    // backed-off retry of the destination is made due (recovered()), so a 10-minute outage does not leave ordinary
+    // work waiting out a 10-minute backoff after the vendor is back.
+    if (!this.probes.has(d.name)) this.probes.set(d.name, job.id)
+    const probing = this.probes.get(d.name) === job.id
+    const cap = job.priority > 0 || probing ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
     const delay = backoffDelay(attempts, {
       baseDelayMs: Math.min(d.policy.baseDelayMs, cap) * scale,
       maxDelayMs: cap * scale,

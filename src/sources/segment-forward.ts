@@ -1,8 +1,9 @@
 import { createHmac } from 'node:crypto'
 import type { Source } from './types.ts'
 import { safeEqual } from './signatures.ts'
-import { fromIsoString, normalizeEmail } from '../normalize/units.ts'
+import { currencyCode, decimalToMinor, fromIsoString, minorToDecimal, normalizeEmail } from '../normalize/units.ts'
 import { orQuarantine, trackDraft } from '../tracking-plan/draft.ts'
+import type { DraftMessage } from '../messages.ts'
 
 /**
  * Segment events forwarded to the bridge: POST /webhooks/segment from a Segment **Webhooks** destination (classic,
@@ -17,7 +18,11 @@ import { orQuarantine, trackDraft } from '../tracking-plan/draft.ts'
  * Decisions:
  * - One event per request. Webhook (Actions) batches sign only the FIRST event of the array, so the rest would be
  *   unauthenticated: an array body fails the schema (422). Turn batching off for this destination.
- * - Only `track "Referred Friend Signed Up"` routes. Its properties are re-read as the tracking plan names them
+ * - `track "Order Completed"` (Segment Spec e-commerce: `order_id`, `revenue` or else `total`, `currency`, `coupon`)
+ *   routes too, so a purchase tracked by the shop's own Segment source reaches the advocate notifications: the
+ *   bridge joins it to the stored referral by the buyer's email / id / coupon (src/ingest/attribution.ts), and
+ *   does not send it back to Segment. Money is re-read exactly (decimal → minor units in the currency).
+ * - Only `track "Referred Friend Signed Up"` (and `Order Completed`, above) routes. Its properties are re-read as the tracking plan names them
  *   (emails lower-cased, `discount_expires_at` to UTC; unknown properties dropped), then the plan check runs as for
  *   any source, so a malformed forwarded event is quarantined with a reason instead of mailing a friend.
  *   Everything else (other events, identify, page ...) is stored and routes nothing, answered 200 so Segment does
@@ -37,6 +42,7 @@ interface SegmentEvent {
 }
 
 const SIGN_UP = 'Referred Friend Signed Up'
+const ORDER = 'Order Completed'
 
 const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined)
 /** An id that is an email is lower-cased like every email the bridge emits. */
@@ -46,7 +52,7 @@ export const segmentForward: Source<SegmentEvent> = {
   name: 'segment',
   secretEnv: ['SEGMENT_WEBHOOK_SECRET', 'SEGMENT_WEBHOOK_SECRET_PREVIOUS'],
   contentTypes: ['application/json'],
-  label: 'Segment (forwarded Referred Friend Signed Up)',
+  label: 'Segment (forwarded Referred Friend Signed Up, Order Completed)',
   dedupeKey: 'Segment `messageId`',
   authScheme: 'X-Signature: hex HMAC-SHA1(shared secret, raw body) (Segment Webhooks destination)',
 
@@ -83,6 +89,7 @@ export const segmentForward: Source<SegmentEvent> = {
   normalize(item) {
     const e = item.payload as SegmentEvent
     if (e.messageId.startsWith('rb-') || (e.context && 'referral' in e.context)) return []
+    if (e.type === 'track' && e.event === ORDER) return [forwardedOrder(e)]
     if (e.type !== 'track' || e.event !== SIGN_UP) return []
     const p = e.properties ?? {}
     const friendEmail = normalizeEmail(text(p.friend_email))
@@ -115,4 +122,37 @@ export const segmentForward: Source<SegmentEvent> = {
       )
     ]
   }
+}
+
+function forwardedOrder(e: SegmentEvent): DraftMessage {
+  const p = e.properties ?? {}
+  const traits = (e.context?.traits ?? {}) as Record<string, unknown>
+  // Required by the plan: an order without a currency or an amount is quarantined with that reason, not guessed.
+  const currency = text(p.currency) ? currencyCode(p.currency, 'properties.currency') : undefined
+  const amount = p.revenue ?? p.total
+  const minor = currency && amount !== undefined && amount !== null ? decimalToMinor(amount, currency, p.revenue !== undefined ? 'properties.revenue' : 'properties.total') : undefined
+  const friendEmail = normalizeEmail(text(p.friend_email) ?? text(p.email) ?? text(traits.email))
+  const friendId = idOrEmail(p.friend_id) ?? idOrEmail(e.userId) ?? friendEmail
+  const userId = idOrEmail(e.userId) ?? friendId
+  return trackDraft(
+    ORDER,
+    {
+      order_id: orQuarantine(text(p.order_id)),
+      revenue: orQuarantine(minor === undefined ? undefined : minorToDecimal(minor, currency!)),
+      revenue_minor: orQuarantine(minor),
+      currency: orQuarantine(currency),
+      referral_id: text(p.referral_id),
+      referral_code: text(p.referral_code) ?? text(p.coupon),
+      advocate_id: idOrEmail(p.advocate_id) ?? normalizeEmail(text(p.advocate_email)),
+      advocate_email: normalizeEmail(text(p.advocate_email)),
+      friend_id: friendId,
+      friend_email: friendEmail,
+      source_platform: text(p.source_platform) ?? 'segment'
+    },
+    {
+      role: 'track',
+      ...(userId ? { userId } : { anonymousId: text(e.anonymousId) ?? `segment:${e.messageId}` }),
+      timestamp: fromIsoString(e.timestamp, 'timestamp')
+    }
+  )
 }

@@ -39,6 +39,11 @@ if (!server.reachable) {
       await store.close()
       await dropSchema(schemas.get(store)!)
       schemas.delete(store)
+    },
+    async (store) => {
+      const peer = new PostgresStore(url, { schema: schemas.get(store)! })
+      await peer.init()
+      return peer
     }
   )
   groupCommitContract(

@@ -17,6 +17,11 @@ storeContract(
   async (store) => {
     await store.close()
     rmSync((store as any).dir, { recursive: true, force: true })
+  },
+  async (store) => {
+    const peer = new SqliteStore(join((store as any).dir, 'bridge.sqlite'))
+    await peer.init()
+    return peer
   }
 )
 

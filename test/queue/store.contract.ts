@@ -3,7 +3,16 @@ import type { Store, WebhookToAccept, NewMessage } from '../../src/queue/store.t
 import type { Message } from '../../src/messages.ts'
 
 /** The behaviour both backends promise. Each backend's test file calls this with a fresh, empty store. */
-export function storeContract(name: string, makeStore: () => Promise<Store>, dropStore: (s: Store) => Promise<void>) {
+/**
+ * `openPeer` opens a second store on the same database as the given one (another bridge process, from the
+ * store's point of view); the caller closes it.
+ */
+export function storeContract(
+  name: string,
+  makeStore: () => Promise<Store>,
+  dropStore: (s: Store) => Promise<void>,
+  openPeer: (s: Store) => Promise<Store>
+) {
   describe(`${name} store contract`, () => {
     let store: Store
     beforeEach(async () => {
@@ -167,6 +176,75 @@ export function storeContract(name: string, makeStore: () => Promise<Store>, dro
       const ids = batches.flat().map((j) => j.id)
       expect(new Set(ids).size).toBe(ids.length)
       expect(ids.length).toBe(50)
+    })
+
+    it('expedites the backed-off retries of a destination that answers again, and nothing else', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment', 'hubspot']), msg('m2', ['segment'])] }]))
+      const leased = await store.lease('segment', 1, 30_000, T0)
+      await store.retry(leased[0], T0 + 600_000, { startedAt: T0, finishedAt: T0, outcome: 'retry', statusCode: 503 })
+      const [other] = await store.lease('hubspot', 1, 30_000, T0)
+      await store.retry(other, T0 + 600_000, { startedAt: T0, finishedAt: T0, outcome: 'retry', statusCode: 503 })
+      expect(await store.expedite('segment', T0 + 1_000)).toBe(1) // m2 never failed: untouched
+      const due = await store.lease('segment', 10, 30_000, T0 + 1_000)
+      expect(due.map((j) => j.id).sort()).toEqual([leased[0].id, 'm2:segment'].sort())
+      expect(await store.lease('hubspot', 1, 30_000, T0 + 1_000)).toEqual([])
+    })
+
+    it('reclaims the leases of a dead instance at once, keeps those of live ones, and fences the dead worker out', async () => {
+      await store.accept(webhook([{ id: 'rc:1', messages: [msg('m1', ['segment']), msg('m2', ['hubspot'])] }]))
+      const dead = await openPeer(store)
+      const live = await openPeer(store)
+      try {
+        expect(new Set([store.instanceId, dead.instanceId, live.instanceId]).size).toBe(3)
+        await dead.heartbeat(T0)
+        await live.heartbeat(T0 + 9_000)
+        const [deadJob] = await dead.lease('segment', 1, 60_000, T0)
+        const [liveJob] = await live.lease('hubspot', 1, 60_000, T0)
+        expect(await store.lease('segment', 1, 60_000, T0 + 10_000)).toEqual([]) // lease still valid for 50 s
+        // Stale = no heartbeat after T0 + 5 s: the dead instance's lease comes back, the live one's stays.
+        expect(await store.reclaimLeases(T0 + 5_000, T0 + 10_000)).toBe(1)
+        const [again] = await store.lease('segment', 1, 60_000, T0 + 10_000)
+        expect(again.id).toBe(deadJob.id)
+        expect(again.attempts).toBe(0) // no attempt counted
+        expect(await store.lease('hubspot', 1, 60_000, T0 + 10_000)).toEqual([])
+        // Fencing: the dead worker's late answer changes nothing; the new holder's does.
+        const attempt = { startedAt: T0, finishedAt: T0 + 11_000, outcome: 'delivered' as const }
+        expect(await dead.complete(deadJob, attempt)).toBe(false)
+        expect(await store.complete(again, attempt)).toBe(true)
+        // Its own leases are never reclaimed from under it; "every other instance" (a restarted SQLite bridge) takes the live one's too.
+        expect(await live.reclaimLeases(Infinity, T0 + 12_000)).toBe(0)
+        expect(await store.reclaimLeases(Infinity, T0 + 12_000)).toBe(1)
+        expect(await live.complete(liveJob, attempt)).toBe(false)
+      } finally {
+        await dead.close()
+        await live.close()
+      }
+    })
+
+    it('finds the referral of a buyer by code, then email, then id, among routed referral events naming an advocate', async () => {
+      const referral = (id: string, event: string, properties: Record<string, unknown>, at = T0): NewMessage => ({
+        message: { type: 'track', event, messageId: id, userId: 'x', timestamp: new Date(at).toISOString(), context: {}, properties },
+        destinations: [{ destination: 'segment' }]
+      })
+      await store.accept(
+        webhook([
+          { id: 'rc:1', messages: [referral('r1', 'Referral Created', { friend_email: 'amy@example.com', friend_id: 'amy@example.com', advocate_id: 'sarah@example.com', referral_id: 'ref-1', referral_code: 'SARAH10' })] },
+          { id: 'rc:2', messages: [referral('r2', 'Referred Friend Signed Up', { friend_id: 'shopify:42', advocate_id: 'bob@example.com', advocate_email: 'bob@example.com', discount_code: 'WELCOME-BOB' })] },
+          { id: 'rc:3', messages: [referral('r3', 'Referral Created', { friend_email: 'nobody@example.com' })] },
+          { id: 'rc:4', messages: [referral('r4', 'Order Completed', { friend_email: 'carl@example.com', advocate_id: 'sarah@example.com' })] },
+          { id: 'rc:5', messages: [{ ...referral('r5', 'Referral Created', { friend_email: 'dan@example.com', advocate_id: 'eve@example.com' }), violations: ['bad'] }] }
+        ])
+      )
+      expect(await store.findReferral({ codes: ['sarah10'] })).toMatchObject({ messageId: 'r1', matchedBy: 'referral_code', advocateId: 'sarah@example.com', referralId: 'ref-1', referralCode: 'SARAH10' })
+      expect(await store.findReferral({ codes: ['welcome-bob'] })).toMatchObject({ messageId: 'r2', matchedBy: 'discount_code', advocateId: 'bob@example.com', advocateEmail: 'bob@example.com' })
+      expect(await store.findReferral({ emails: ['Amy@Example.com'] })).toMatchObject({ messageId: 'r1', matchedBy: 'friend_email' })
+      expect(await store.findReferral({ ids: ['shopify:42'] })).toMatchObject({ messageId: 'r2', matchedBy: 'friend_id' })
+      // A code beats an email that points elsewhere.
+      expect(await store.findReferral({ codes: ['WELCOME-BOB'], emails: ['amy@example.com'] })).toMatchObject({ messageId: 'r2' })
+      expect(await store.findReferral({ emails: ['nobody@example.com'] })).toBeUndefined() // names no advocate
+      expect(await store.findReferral({ emails: ['carl@example.com'] })).toBeUndefined() // not a referral event
+      expect(await store.findReferral({ emails: ['dan@example.com'] })).toBeUndefined() // quarantined
+      expect(await store.findReferral({})).toBeUndefined()
     })
   })
 }

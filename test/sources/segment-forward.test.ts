@@ -102,8 +102,28 @@ describe('segment forward: normalize', () => {
     expect(trackingPlan.check({ ...rest, messageId: 'x', context: {} })).toMatchObject({ ok: false, reasons: [expect.stringMatching(/friend_id/)] })
   })
 
+  it('a forwarded Order Completed (Segment Spec) becomes the plan\'s Order Completed, money exact, for attribution', () => {
+    const out = drafts(
+      forwarded(
+        { event: 'Order Completed', messageId: 'ajs-order-1' },
+        { order_id: '50314b8e9bcf000000000000', revenue: 25.1, total: 30, currency: 'usd', coupon: 'WELCOME-7P9A', referral_code: undefined, friend_email: undefined, email: 'John.Friend@Example.com' }
+      )
+    )
+    const track = byRole(out, 'track')
+    expect(track).toMatchObject({
+      event: 'Order Completed',
+      userId: 'john.friend@example.com',
+      properties: { order_id: '50314b8e9bcf000000000000', revenue: 25.1, revenue_minor: 2510, currency: 'USD', referral_code: 'WELCOME-7P9A', friend_email: 'john.friend@example.com', source_platform: 'shop-backend' }
+    })
+    expectPlanOk(out)
+    // No currency: quarantined by the plan with the reason, never guessed.
+    const bare = byRole(drafts(forwarded({ event: 'Order Completed' }, { order_id: 'o1', revenue: 10, currency: undefined })), 'track')
+    const { role: _b, ...bareRest } = bare
+    expect(trackingPlan.check({ ...bareRest, messageId: 'y', context: {} } as Message)).toMatchObject({ ok: false, reasons: expect.arrayContaining(['properties.currency is required but missing']) })
+  })
+
   it('other events and types are stored and route nothing; so are events the bridge produced itself (loop guard)', () => {
-    expect(drafts(forwarded({ event: 'Order Completed' }))).toEqual([])
+    expect(drafts(forwarded({ event: 'Product Viewed' }))).toEqual([])
     expect(drafts({ type: 'identify', messageId: 'm1', timestamp: '2026-05-01T10:00:00Z', traits: {} })).toEqual([])
     expect(drafts(forwarded({ messageId: 'rb-friendbuy-0123456789abcdef0123456789abcdef-track' }))).toEqual([])
     expect(drafts(forwarded({ context: { referral: { source: 'friendbuy', idempotency_key: 'k' } } }))).toEqual([])
