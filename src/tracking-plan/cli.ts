@@ -8,6 +8,7 @@ import { diffPlans, formatDiff } from './diff.ts'
 import { DEFAULT_TYPES_PATH, generateTypes } from './typegen.ts'
 import { generateHtml, generateMarkdown } from './docs.ts'
 import { ruleLabel, pullPlan, pushPlan } from './protocols-sync.ts'
+import { collectProducers, coverageIssues, PRODUCERS_PATH, readProducers } from './producers.ts'
 
 /**
  * `referral-bridge plan <lint|diff|preview|types|docs|push|pull>`: the tracking plan as code (README "Changing the
@@ -20,6 +21,8 @@ export const PLAN_USAGE = `usage: referral-bridge plan <command> [dir]
   diff <git-ref> [dir] [--json]       what changed since <git-ref>; fails on a breaking change without a new version
   preview [dir] [--since 7d] [--limit n] [--json]
                                       re-validate recently stored messages against the working copy
+  producers [--check] [--fixtures d]  generate ${PRODUCERS_PATH}: which source emits which event and property,
+                                      from each source's normalizer run over its samples (--check: fail if stale)
   types [dir] [--check] [--out file]  generate ${DEFAULT_TYPES_PATH} (--check: fail if stale)
   docs [dir] [--check] [--out-dir d]  generate docs/tracking-plan.md and docs/tracking-plan.html
   push [dir] [--plan-id id] [--dry-run]
@@ -51,6 +54,7 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
     out: { type: 'string' },
     'out-dir': { type: 'string' },
     since: { type: 'string' },
+    fixtures: { type: 'string' },
     limit: { type: 'string' },
     'plan-id': { type: 'string' },
     'dry-run': { type: 'boolean' },
@@ -90,6 +94,13 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
       case 'lint': {
         const dir = dirArg(0)
         const issues = lintPlan(dir, cwd)
+        // Coverage needs a plan that parses, and the producer map (absent outside this repository: skipped).
+        const producers = readProducers()
+        if (producers && !issues.some((i) => i.severity === 'error')) {
+          for (const c of coverageIssues(load(dir).map((e) => ({ ...e, file: show(join(dir, e.file)) })), producers)) {
+            issues.push({ severity: 'warning', file: c.file, line: 1, message: `coverage: ${c.message}` })
+          }
+        }
         for (const line of formatIssues(issues)) print(line)
         const errors = issues.filter((i) => i.severity === 'error').length
         const warnings = issues.length - errors
@@ -143,6 +154,15 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
         } finally {
           await store.close()
         }
+      }
+
+      case 'producers': {
+        const { loadSources } = await import('../sources/registry.ts')
+        const map = collectProducers((await loadSources()).values(), resolve(cwd, values.fixtures ?? 'test/fixtures'))
+        for (const [source, s] of Object.entries(map.sources)) {
+          for (const f of s.failed) printErr(`warning: ${source} sample ${f}`)
+        }
+        return writeOrCheck(resolve(cwd, values.out ?? PRODUCERS_PATH), JSON.stringify(map, null, 2) + '\n', !!values.check, 'referral-bridge plan producers', print, printErr, show)
       }
 
       case 'types': {
