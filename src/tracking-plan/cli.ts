@@ -8,6 +8,7 @@ import { diffPlans, formatDiff } from './diff.ts'
 import { DEFAULT_TYPES_PATH, generateTypes } from './typegen.ts'
 import { generateHtml, generateMarkdown } from './docs.ts'
 import { ruleLabel, pullPlan, pushPlan } from './protocols-sync.ts'
+import { formatPlanFile } from './format.ts'
 import { collectProducers, coverageIssues, PRODUCERS_PATH, readProducers } from './producers.ts'
 
 /**
@@ -18,6 +19,7 @@ import { collectProducers, coverageIssues, PRODUCERS_PATH, readProducers } from 
 export const PLAN_USAGE = `usage: referral-bridge plan <command> [dir]
 
   lint [dir]                          check the plan files (names, descriptions, types, examples, versions)
+  fmt [dir] [--check]                 rewrite the files in the canonical block style (--check: list files that differ)
   diff <git-ref> [dir] [--json]       what changed since <git-ref>; fails on a breaking change without a new version
   preview [dir] [--since 7d] [--limit n] [--json]
                                       re-validate recently stored messages against the working copy
@@ -107,6 +109,36 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
         const files = readPlanFiles(dir).length
         print(errors ? `${errors} error(s), ${warnings} warning(s) in ${files} file(s)` : `${show(dir)}: ${files} file(s) OK${warnings ? `, ${warnings} warning(s)` : ''}`)
         return errors ? 1 : 0
+      }
+
+      case 'fmt': {
+        const dir = dirArg(0)
+        if (!existsSync(dir)) {
+          printErr(`no tracking plan at ${show(dir)}`)
+          return 1
+        }
+        let differing = 0
+        let unparsable = 0
+        const files = readPlanFiles(dir)
+        for (const f of files) {
+          const target = join(dir, f.path)
+          const formatted = formatPlanFile(f.text)
+          if (formatted === undefined) {
+            printErr(`${show(target)}: not valid YAML, left as is (referral-bridge plan lint ${show(dir)} says where)`)
+            unparsable++
+            continue
+          }
+          if (formatted === f.text) continue
+          differing++
+          if (values.check) print(`${show(target)} is not in the canonical style`)
+          else {
+            writeFileSync(target, formatted)
+            print(`formatted ${show(target)}`)
+          }
+        }
+        if (values.check && differing) printErr(`${differing} file(s) differ: run \`referral-bridge plan fmt ${show(dir)}\` and commit the result`)
+        else print(`${files.length} file(s), ${differing} ${values.check ? 'to format' : 'rewritten'}${unparsable ? `, ${unparsable} not valid YAML` : ''}`)
+        return (values.check && differing) || unparsable ? 1 : 0
       }
 
       case 'diff': {

@@ -109,7 +109,7 @@ describe('plan diff <ref> on real plan changes', () => {
   })
 
   it('description and example edits are revisions', async () => {
-    repo.replace(OC, 'description: Buyer id.', 'description: Id of the buyer (the referred friend).')
+    repo.replace(OC, 'description: "Buyer id."', 'description: "Id of the buyer (the referred friend)."')
     repo.replace(OC, "examples: [jb007]", 'examples: [SPRING-10]')
     const r = await repo.run(['diff', 'main', '--json'])
     expect(r.code).toBe(0)

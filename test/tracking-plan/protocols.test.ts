@@ -114,7 +114,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
       d.versions[0].status = 'retired'
       d.versions.push(v2)
     })
-    repo.replace('events/referral-created.yaml', 'description: Friend email.', 'description: Email of the friend.')
+    repo.replace('events/referral-created.yaml', 'description: "Friend email."', 'description: "Email of the friend."')
     const change = await repo.run(['push', '--plan-id', planId, '--dry-run'], { env })
     expect(change.out).toContain('added    TRACK "Order Completed" v2')
     expect(change.out).toContain('removed  TRACK "Order Completed" v1')
@@ -165,7 +165,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     ]
     await fetch(`${srv.url}/tracking-plans/${planId}/rules`, { method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': MEDIA }, body: JSON.stringify({ rules }) })
     sb.state.writes.length = 0
-    repo.replace('events/referral-created.yaml', 'description: Friend email.', 'description: Email of the friend.')
+    repo.replace('events/referral-created.yaml', 'description: "Friend email."', 'description: "Email of the friend."')
 
     const target = join(repo.plan, 'events/referral-link-shared.yaml')
     const dry = await repo.run(['pull', '--plan-id', planId, '--dry-run'], { env })

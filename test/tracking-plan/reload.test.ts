@@ -88,7 +88,7 @@ describe('tracking plan in a running bridge', () => {
     expect(body.preview.newlyFailing).toBe(routed)
     expect(body.preview.newReasons[0]).toMatchObject({ event: 'Referral Created', reason: 'properties.referred_friend_id is required but missing' })
 
-    const broken = await bridge.admin('POST', '/admin/plan/preview', { yaml: proposed.replace('type: string, required: true', 'type: int, required: true') })
+    const broken = await bridge.admin('POST', '/admin/plan/preview', { yaml: proposed.replace('type: string', 'type: int') })
     expect(broken.body.errors).toBeGreaterThan(0)
     expect(broken.body.lint.join('\n')).toMatch(/referral-created\.yaml:\d+: property "referral_id": unknown type "int", did you mean "integer"\?/)
     expect(broken.body.preview).toBeUndefined()

@@ -121,7 +121,7 @@ describe('plan docs', () => {
     const repo = new PlanRepo({ commit: false })
     try {
       expect((await repo.run(['docs', '--out-dir', 'docs'])).code).toBe(0)
-      repo.replace('events/order-completed.yaml', 'description: Buyer id.', 'description: Id of the <buyer>.')
+      repo.replace('events/order-completed.yaml', 'description: "Buyer id."', 'description: "Id of the <buyer>."')
       const r = await repo.run(['docs', '--check', '--out-dir', 'docs'])
       expect(r.code).toBe(1)
       expect(r.err).toContain('docs/tracking-plan.md is stale')
