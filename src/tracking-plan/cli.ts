@@ -149,7 +149,7 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
         }
         const dir = dirArg(1)
         if (!lintGate(dir)) return 1
-        const diff = diffPlans(entriesOf(gitPlanFiles(ref, dir)), load(dir), ref)
+        const diff = diffPlans(entriesOf(gitPlanFiles(ref, dir)), load(dir), ref, readProducers())
         if (values.json) print(JSON.stringify(diff, null, 2))
         else for (const line of formatDiff(diff)) print(line)
         return diff.ok ? 0 : 1

@@ -7,6 +7,7 @@ import { newAjv, TrackingPlan, type PlanEntry } from './plan.ts'
 import { entriesOf, fileNameFor, readPlanFiles, type PlanFile } from './files.ts'
 import { formatIssues, lintPlan } from './lint.ts'
 import { diffPlans, type PlanDiff } from './diff.ts'
+import { readProducers } from './producers.ts'
 import { previewPlan, type PreviewReport } from './preview.ts'
 
 /**
@@ -42,7 +43,7 @@ export async function checkProposal(input: { yaml: string; planDir: string; runn
     const result: ProposalResult = { path, lint: formatIssues(issues), errors }
     if (errors) return result
     const entries = entriesOf(files)
-    result.diff = diffPlans(input.running, entries, 'the running plan')
+    result.diff = diffPlans(input.running, entries, 'the running plan', readProducers())
     result.preview = await previewPlan(input.store, new TrackingPlan(entries, newAjv()), { since: input.since, limit: input.limit })
     return result
   } finally {
