@@ -76,15 +76,15 @@ describe('plan types', () => {
   it('a plan change that breaks an adapter fails tsc in that adapter', () => {
     const config = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile)
     const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT)
-    const typecheck = (generated: string) => {
+    const typecheck = (generated: string, file = 'src/sources/referralcandy.ts') => {
       const host = ts.createCompilerHost(options)
       const getSourceFile = host.getSourceFile.bind(host)
       host.getSourceFile = (fileName, languageVersion, ...rest) =>
         resolve(fileName) === GENERATED ? ts.createSourceFile(fileName, generated, languageVersion) : getSourceFile(fileName, languageVersion, ...rest)
-      const program = ts.createProgram([join(ROOT, 'src/sources/referralcandy.ts')], { ...options, noEmit: true }, host)
+      const program = ts.createProgram([join(ROOT, file)], { ...options, noEmit: true }, host)
       return ts
         .getPreEmitDiagnostics(program)
-        .filter((d) => d.file?.fileName.endsWith('src/sources/referralcandy.ts'))
+        .filter((d) => d.file?.fileName.endsWith(file))
         .map((d) => `${d.file!.getLineAndCharacterOfPosition(d.start!).line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`)
     }
     const entries = loadPlanEntries(PLAN_DIR)
@@ -98,7 +98,15 @@ describe('plan types', () => {
     const errors = typecheck(generateTypes(changed))
     expect(errors.length).toBeGreaterThan(0)
     expect(errors.join('\n')).toMatch(/"converted"/)
-  }, 60_000)
+
+    // The reading side: a destination reading a renamed property fails too (src/tracking-plan/read.ts).
+    expect(typecheck(generateTypes(entries), 'src/destinations/mixpanel.ts')).toEqual([])
+    const renamed: PlanEntry[] = structuredClone(entries)
+    const props = renamed.find((e) => e.name === 'Referral Created')!.versions[0].properties!
+    props.referrer_id = props.advocate_id
+    delete props.advocate_id
+    expect(typecheck(generateTypes(renamed), 'src/destinations/mixpanel.ts').join('\n')).toMatch(/advocate_id/)
+  }, 120_000)
 })
 
 describe('plan docs', () => {
