@@ -265,7 +265,10 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
           }
           print(`  ${dryRun ? 'would write' : 'wrote'} ${show(target)} (${c.kind === 'track' ? 'event' : 'identify'} "${c.name}", version ${c.versions.join(', ')})`)
         }
-        for (const d of r.differences) print(`  differs  ${d.rule}: ${d.message}`)
+        for (const d of r.differences) {
+          print(`  differs  ${d.rule}: ${d.message}`)
+          for (const c of d.changes ?? []) print(`             here, compared with Segment: ${c.path}: ${c.message}`)
+        }
         for (const l of r.localOnly) print(`  local    ${l}: not in Segment yet (plan push adds it)`)
         print(`${r.created.length - skipped} new file(s)${dryRun ? ' (dry run, nothing written)' : ''}, ${r.differences.length} difference(s), ${r.localOnly.length} local-only rule(s)`)
         if (r.created.length - skipped > 0 && !dryRun) print('next: add owners and examples to the new files, then run `referral-bridge plan lint`')

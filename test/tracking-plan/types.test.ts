@@ -139,4 +139,23 @@ describe('plan docs', () => {
       repo.cleanup()
     }
   })
+  it('deprecated versions stay in the catalogue', async () => {
+    const repo = new PlanRepo({ commit: false })
+    try {
+      repo.edit('events/referral-revenue-won.yaml', (d) => {
+        const v2 = structuredClone(d.versions[0])
+        v2.version = 2
+        v2.properties.amount.type = 'integer'
+        d.versions[0].status = 'deprecated'
+        d.versions.push(v2)
+      })
+      expect((await repo.run(['docs', '--out-dir', 'docs'])).code).toBe(0)
+      const md = readFileSync(join(repo.dir, 'docs/tracking-plan.md'), 'utf8')
+      expect(md).toContain('- **Current version:** 2 — all versions: 2 (active), 1 (deprecated)')
+      expect(md).toMatch(/### Version 1 \(deprecated\)\n\n\| Property \| Type \| Required \| Description \|\n\|---\|---\|---\|---\|\n(\|.*\n)*\| `amount` \| number \| yes \|/)
+      expect(readFileSync(join(repo.dir, 'docs/tracking-plan.html'), 'utf8')).toContain('<h3>Version 1 (deprecated)</h3>')
+    } finally {
+      repo.cleanup()
+    }
+  })
 })
