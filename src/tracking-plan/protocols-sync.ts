@@ -105,7 +105,11 @@ export class ProtocolsClient {
     this.api = new SegmentPublicApi(opts, {
       missingToken: 'Segment workspace → Settings → Access Management → Tokens; needs Tracking Plan Admin to push, Read-only to pull',
       forbidden: 'check SEGMENT_API_TOKEN and its Tracking Plan permission',
-      notFound: 'check --plan-id / SEGMENT_TRACKING_PLAN_ID'
+      // Segment's docs: the id is in the tracking plan's URL in the app (…/protocols/tracking-plans/tp_…), and
+      // GET /tracking-plans lists them; a new one comes from POST /tracking-plans (docs.segmentapis.com, Tracking Plans).
+      notFound:
+        'no tracking plan with that id. Check --plan-id / SEGMENT_TRACKING_PLAN_ID: the tp_… id is in the plan\'s URL in the Segment app, or listed by GET /tracking-plans; ' +
+        'to start one, POST /tracking-plans {"name": "Referrals", "type": "LIVE"} and use the returned data.trackingPlan.id (docs/sandboxes.md shows it against the sandbox)'
     })
   }
 
