@@ -77,6 +77,7 @@ function when(ms) {
 }
 
 function duration(ms) {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
   if (ms < 60_000) return `${Math.round(ms / 1000)} s`
   if (ms < 3_600_000) return `${Math.round(ms / 60_000)} min`
   return `${(ms / 3_600_000).toFixed(1)} h`
@@ -172,7 +173,7 @@ async function showEvent(id) {
     el('h3', 'Messages'),
     table(['event', 'status', 'person', 'why held back'], d.messages.map((m) => [m.message.type === 'track' ? m.message.event : 'identify', m.status, m.message.userId ?? '', m.violations.join('; ')])),
     el('h3', 'Deliveries'),
-    table(['destination', 'status', 'attempts', 'last change', 'last error'], d.jobs.map((j) => [j.destination, j.status, j.attempts, when(j.updatedAt), j.lastError ?? ''])),
+    table(['destination', 'event', 'status', 'attempts', 'last change', 'last error'], d.jobs.map((j) => [j.destination, j.event, j.status, j.attempts, when(j.updatedAt), j.lastError ?? ''])),
     el('h3', 'Attempts'),
     table(['started', 'took', 'outcome', 'HTTP status', 'error'], d.attempts.map((a) => [when(a.startedAt), duration(a.finishedAt - a.startedAt), a.outcome, a.statusCode ?? '', a.error ?? '']))
   ]
@@ -206,7 +207,8 @@ async function loadPlan() {
     tr.append(name)
     tr.append(cell(e.versions.map((v) => `v${v.version} ${v.status}`).join(', ')))
     const producers = e.producers.map((p) => `${p.source} (${p.eventTypes.join(', ')})`)
-    tr.append(cell(producers.length ? producers.join('; ') : 'no source in the samples', producers.length ? 'producers' : 'producers warn'))
+    const unsampled = catalogue.unknownProducers.length ? ` (sources without samples, not checked: ${catalogue.unknownProducers.join(', ')})` : ''
+    tr.append(cell(producers.length ? producers.join('; ') : `no source in the samples${unsampled}`, producers.length ? 'producers' : 'producers warn'))
     tr.append(cell(e.consumers.length ? e.consumers.join(', ') : 'no destination', 'consumers'))
     tr.append(cell(`${e.recent.routed} sent, ${e.recent.quarantined} held back`))
     tr.append(cell(e.quarantinedBy.map((q) => `${q.count} × ${q.reason}`).join('; '), 'error'))
@@ -367,7 +369,14 @@ $('preview-form').addEventListener('submit', (e) => {
   e.preventDefault()
   const yaml = $('proposal').value
   if (!yaml.trim()) return say('paste a plan file first')
-  previewChange(yaml).catch(report)
+  previewChange(yaml).catch((err) => {
+    if (err instanceof LoginRefused) return
+    // Not a plan file at all (422): say so where the answer is expected, not only in a toast.
+    $('preview-result').hidden = false
+    $('preview-headline').textContent = err.message
+    for (const id of ['preview-lint', 'preview-diff', 'preview-reasons']) $(id).replaceChildren()
+    fill('preview-events', [])
+  })
 })
 $('detail-close').addEventListener('click', () => ($('detail').hidden = true))
 
