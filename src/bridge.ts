@@ -12,6 +12,7 @@ import { DeliveryWorker, type WorkerOptions } from './queue/worker.ts'
 import { loadSources } from './sources/registry.ts'
 import type { Source } from './sources/types.ts'
 import { loadTrackingPlan, type TrackingPlan } from './tracking-plan/plan.ts'
+import { reloadTrackingPlan, type PlanReload } from './tracking-plan/reload.ts'
 import { createDestinations } from './destinations/registry.ts'
 import type { Destination } from './destinations/types.ts'
 import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
@@ -38,7 +39,10 @@ export interface Bridge {
   store: Store
   worker: DeliveryWorker
   sources: Map<string, Source>
-  plan: TrackingPlan
+  /** The running plan (changes on reload). */
+  readonly plan: TrackingPlan
+  /** Re-reads TRACKING_PLAN_DIR; on lint errors the running plan stays (also on SIGHUP and POST /admin/plan/reload). */
+  reloadPlan(): PlanReload
   destinations: Destination[]
   sandboxes: Sandbox[]
   notifications: NotificationParts
@@ -60,7 +64,20 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const metrics = new Metrics()
   const store = await openStore(config.databaseUrl)
   const sources = await loadSources()
-  const plan = loadTrackingPlan(config.trackingPlanDir)
+  let plan = loadTrackingPlan(config.trackingPlanDir)
+  // A plan change goes live without a restart, but only once it lints: a broken file keeps the old plan running.
+  const reloadPlan = (): PlanReload => {
+    const result = reloadTrackingPlan(config.trackingPlanDir, plan)
+    if (!result.ok) {
+      logger.error('tracking plan NOT reloaded: the files do not lint; the running plan stays', { trackingPlan: plan.fingerprint, errors: result.errors })
+      return result
+    }
+    if (result.changed) logger.info('tracking plan reloaded', { trackingPlan: result.plan.fingerprint, previous: plan.fingerprint })
+    else logger.info('tracking plan unchanged', { trackingPlan: plan.fingerprint })
+    plan = result.plan
+    return result
+  }
+  const onHangup = () => void reloadPlan()
   let sandboxBase = ''
   const notifications = await createNotificationParts({
     env: config.env,
@@ -80,6 +97,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     sources,
     store,
     plan: () => plan,
+    planDir: config.trackingPlanDir,
+    reloadPlan,
     destinations: () => destinations,
     env: config.env,
     logger,
@@ -130,6 +149,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     destinations: destinations.map((d) => ({ name: d.name, sandboxed: d.sandboxed, target: d.target })),
     trackingPlan: plan.fingerprint
   })
+  process.on('SIGHUP', onHangup)
   for (const d of destinations.filter((x) => x.sandboxed)) {
     logger.info(`destination ${d.name} is sandboxed: no credentials set, delivering to ${d.target}`)
   }
@@ -139,6 +159,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     (stopped ??= (async () => {
       accepting = false
       stopping = true
+      process.off('SIGHUP', onHangup)
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await worker!.stop(graceMs)
@@ -150,5 +171,5 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       logger.info('referral-bridge stopped')
     })())
 
-  return { app, store, worker, sources, plan, destinations, sandboxes, notifications, metrics, logger, url, stop }
+  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, metrics, logger, url, stop }
 }

@@ -6,6 +6,7 @@ import Mixpanel from 'mixpanel'
 import type { Message, TrackMessage, IdentifyMessage } from '../messages.ts'
 import { classifyError, classifyStatus } from '../queue/classify.ts'
 import { parseRetryAfter } from '../queue/backoff.ts'
+import { planProperties } from '../tracking-plan/read.ts'
 import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPolicy } from './types.ts'
 
 /**
@@ -194,9 +195,10 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
     if (m.type === 'identify') return identify(m, distinctId)
     const result = await sendEvent(m, distinctId)
     if (result.status !== 'delivered') return result
-    const advocate = m.properties.advocate_id
-    const referralId = m.properties.referral_id
-    if (m.event === 'Referral Created' && typeof advocate === 'string' && advocate && typeof referralId === 'string' && referralId) {
+    const created = planProperties(m, 'Referral Created')
+    const advocate = created?.advocate_id
+    const referralId = created?.referral_id
+    if (advocate && referralId) {
       // Idempotent stand-in for people.increment('referrals_count'): see the header comment.
       return call('engage $union', (cb) => client.people.union(advocate, { referral_ids: [referralId] }, cb))
     }

@@ -14,6 +14,13 @@ import { FaultSwitch } from './faults.ts'
  *   DELETE /tracking-plans/{id}/rules {rules: [{type, key?, version}]}
  * Bearer token required (401), unknown plan 404, bodies `application/vnd.segment.v1+json`, errors
  * `{errors: [{type, message}]}`, 429 + Retry-After through the shared fault switch (`/_sandbox/faults`).
+ *
+ * Like a new Segment workspace, the sandbox starts with no tracking plan. Getting a `tp_` id for `plan push`:
+ *   curl -X POST <sandbox base>/segment-api/tracking-plans -H 'authorization: Bearer any' \
+ *        -H 'content-type: application/json' -d '{"name": "Referrals", "type": "LIVE"}'
+ * → `{"data": {"trackingPlan": {"id": "tp_…", ...}}}`; then `SEGMENT_API_BASE_URL=<sandbox base>/segment-api
+ * SEGMENT_API_TOKEN=any referral-bridge plan push --plan-id tp_…`. Any bearer token is accepted unless `token` is
+ * set. `createTrackingPlan()` does the same from a test. (docs/sandboxes.md, "Segment Protocols")
  */
 export interface TrackingPlanV1 {
   id: string
@@ -47,6 +54,13 @@ const RULE_TYPES = ['COMMON', 'GROUP', 'IDENTIFY', 'PAGE', 'SCREEN', 'TRACK']
 
 export function createSegmentProtocolsSandbox(options: { token?: string } = {}) {
   const state: SegmentProtocolsState = { plans: new Map(), writes: [] }
+  /** A plan as POST /tracking-plans creates it, without the HTTP round trip (tests, demo set-up). */
+  const createTrackingPlan = (name: string, type: TrackingPlanV1['type'] = 'LIVE'): TrackingPlanV1 => {
+    const at = new Date().toISOString()
+    const plan: TrackingPlanV1 = { id: `tp_${randomBytes(12).toString('base64url')}`, name, slug: name.toLowerCase().replace(/[^a-z0-9]+/g, '-'), type, createdAt: at, updatedAt: at }
+    state.plans.set(plan.id, { plan, rules: [] })
+    return plan
+  }
   const faults = new FaultSwitch()
   const router: Router = express.Router()
   const send = (res: Response, status: number, body: unknown) => res.status(status).type(MEDIA).send(JSON.stringify(body))
@@ -221,5 +235,5 @@ export function createSegmentProtocolsSandbox(options: { token?: string } = {}) 
     fail(res, (err as { status?: number }).status ?? 500, 'validation', `invalid request body: ${(err as Error).message}`)
   })
 
-  return { router, state, faults }
+  return { router, state, faults, createTrackingPlan }
 }

@@ -4,11 +4,13 @@ import { fileURLToPath } from 'node:url'
 import type { IngestDeps } from '../ingest/webhook-route.ts'
 import { webhookRouter, rawBody } from '../ingest/webhook-route.ts'
 import { adminRouter, type AdminDeps } from './admin-routes.ts'
+import { planRouter, type PlanRouteDeps } from './plan-routes.ts'
+import { webhookHistoryRouter } from './webhook-history-routes.ts'
 import { openApiDocument } from './openapi.ts'
 import { reportRouter, salesforceConnector } from './report-route.ts'
 import type { Sandbox } from '../sandboxes/index.ts'
 
-export interface AppDeps extends IngestDeps, AdminDeps {
+export interface AppDeps extends IngestDeps, AdminDeps, PlanRouteDeps {
   sandboxes: Sandbox[]
   version: string
   /** False while shutting down: new webhooks get 503 so the platform retries against a live instance. */
@@ -61,6 +63,9 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(deps.sources, deps.version))
   })
+  // Before the admin router: plan routes check the token before reading their (larger) bodies.
+  app.use(planRouter(deps))
+  app.use(webhookHistoryRouter(deps))
   app.use(adminRouter(deps))
   app.use(reportRouter({ adminToken: deps.adminToken, connect: salesforceConnector(deps.env), defaultCurrency: deps.env.SALESFORCE_CURRENCY }))
   for (const r of deps.routers ?? []) app.use(r)

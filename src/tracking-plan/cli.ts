@@ -8,6 +8,8 @@ import { diffPlans, formatDiff } from './diff.ts'
 import { DEFAULT_TYPES_PATH, generateTypes } from './typegen.ts'
 import { generateHtml, generateMarkdown } from './docs.ts'
 import { ruleLabel, pullPlan, pushPlan } from './protocols-sync.ts'
+import { formatPlanFile } from './format.ts'
+import { collectProducers, coverageIssues, PRODUCERS_PATH, readProducers } from './producers.ts'
 
 /**
  * `referral-bridge plan <lint|diff|preview|types|docs|push|pull>`: the tracking plan as code (README "Changing the
@@ -17,9 +19,12 @@ import { ruleLabel, pullPlan, pushPlan } from './protocols-sync.ts'
 export const PLAN_USAGE = `usage: referral-bridge plan <command> [dir]
 
   lint [dir]                          check the plan files (names, descriptions, types, examples, versions)
+  fmt [dir] [--check]                 rewrite the files in the canonical block style (--check: list files that differ)
   diff <git-ref> [dir] [--json]       what changed since <git-ref>; fails on a breaking change without a new version
   preview [dir] [--since 7d] [--limit n] [--json]
                                       re-validate recently stored messages against the working copy
+  producers [--check] [--fixtures d]  generate ${PRODUCERS_PATH}: which source emits which event and property,
+                                      from each source's normalizer run over its samples (--check: fail if stale)
   types [dir] [--check] [--out file]  generate ${DEFAULT_TYPES_PATH} (--check: fail if stale)
   docs [dir] [--check] [--out-dir d]  generate docs/tracking-plan.md and docs/tracking-plan.html
   push [dir] [--plan-id id] [--dry-run]
@@ -51,6 +56,7 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
     out: { type: 'string' },
     'out-dir': { type: 'string' },
     since: { type: 'string' },
+    fixtures: { type: 'string' },
     limit: { type: 'string' },
     'plan-id': { type: 'string' },
     'dry-run': { type: 'boolean' },
@@ -90,12 +96,49 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
       case 'lint': {
         const dir = dirArg(0)
         const issues = lintPlan(dir, cwd)
+        // Coverage needs a plan that parses, and the producer map (absent outside this repository: skipped).
+        const producers = readProducers()
+        if (producers && !issues.some((i) => i.severity === 'error')) {
+          for (const c of coverageIssues(load(dir).map((e) => ({ ...e, file: show(join(dir, e.file)) })), producers)) {
+            issues.push({ severity: 'warning', file: c.file, line: 1, message: `coverage: ${c.message}` })
+          }
+        }
         for (const line of formatIssues(issues)) print(line)
         const errors = issues.filter((i) => i.severity === 'error').length
         const warnings = issues.length - errors
         const files = readPlanFiles(dir).length
         print(errors ? `${errors} error(s), ${warnings} warning(s) in ${files} file(s)` : `${show(dir)}: ${files} file(s) OK${warnings ? `, ${warnings} warning(s)` : ''}`)
         return errors ? 1 : 0
+      }
+
+      case 'fmt': {
+        const dir = dirArg(0)
+        if (!existsSync(dir)) {
+          printErr(`no tracking plan at ${show(dir)}`)
+          return 1
+        }
+        let differing = 0
+        let unparsable = 0
+        const files = readPlanFiles(dir)
+        for (const f of files) {
+          const target = join(dir, f.path)
+          const formatted = formatPlanFile(f.text)
+          if (formatted === undefined) {
+            printErr(`${show(target)}: not valid YAML, left as is (referral-bridge plan lint ${show(dir)} says where)`)
+            unparsable++
+            continue
+          }
+          if (formatted === f.text) continue
+          differing++
+          if (values.check) print(`${show(target)} is not in the canonical style`)
+          else {
+            writeFileSync(target, formatted)
+            print(`formatted ${show(target)}`)
+          }
+        }
+        if (values.check && differing) printErr(`${differing} file(s) differ: run \`referral-bridge plan fmt ${show(dir)}\` and commit the result`)
+        else print(`${files.length} file(s), ${differing} ${values.check ? 'to format' : 'rewritten'}${unparsable ? `, ${unparsable} not valid YAML` : ''}`)
+        return (values.check && differing) || unparsable ? 1 : 0
       }
 
       case 'diff': {
@@ -106,7 +149,7 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
         }
         const dir = dirArg(1)
         if (!lintGate(dir)) return 1
-        const diff = diffPlans(entriesOf(gitPlanFiles(ref, dir)), load(dir), ref)
+        const diff = diffPlans(entriesOf(gitPlanFiles(ref, dir)), load(dir), ref, readProducers())
         if (values.json) print(JSON.stringify(diff, null, 2))
         else for (const line of formatDiff(diff)) print(line)
         return diff.ok ? 0 : 1
@@ -143,6 +186,15 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
         } finally {
           await store.close()
         }
+      }
+
+      case 'producers': {
+        const { loadSources } = await import('../sources/registry.ts')
+        const map = collectProducers((await loadSources()).values(), resolve(cwd, values.fixtures ?? 'test/fixtures'))
+        for (const [source, s] of Object.entries(map.sources)) {
+          for (const f of s.failed) printErr(`warning: ${source} sample ${f}`)
+        }
+        return writeOrCheck(resolve(cwd, values.out ?? PRODUCERS_PATH), JSON.stringify(map, null, 2) + '\n', !!values.check, 'referral-bridge plan producers', print, printErr, show)
       }
 
       case 'types': {
@@ -213,7 +265,10 @@ export async function planCommand(args: string[], out: { write(s: string): unkno
           }
           print(`  ${dryRun ? 'would write' : 'wrote'} ${show(target)} (${c.kind === 'track' ? 'event' : 'identify'} "${c.name}", version ${c.versions.join(', ')})`)
         }
-        for (const d of r.differences) print(`  differs  ${d.rule}: ${d.message}`)
+        for (const d of r.differences) {
+          print(`  differs  ${d.rule}: ${d.message}`)
+          for (const c of d.changes ?? []) print(`             here, compared with Segment: ${c.path}: ${c.message}`)
+        }
         for (const l of r.localOnly) print(`  local    ${l}: not in Segment yet (plan push adds it)`)
         print(`${r.created.length - skipped} new file(s)${dryRun ? ' (dry run, nothing written)' : ''}, ${r.differences.length} difference(s), ${r.localOnly.length} local-only rule(s)`)
         if (r.created.length - skipped > 0 && !dryRun) print('next: add owners and examples to the new files, then run `referral-bridge plan lint`')

@@ -1,4 +1,5 @@
 import type { PlanEntry, PlanProperty, PlanVersion } from './plan.ts'
+import { producersOf, type ProducerMap } from './producers.ts'
 
 /**
  * `plan diff <ref>`: what a change to tracking-plan/ does, per event, classified like SchemaVer
@@ -61,7 +62,12 @@ const VALIDATION_KEYWORDS = new Set([
 const LOWER_BOUNDS = ['minimum', 'exclusiveMinimum', 'minLength', 'minItems', 'minProperties']
 const UPPER_BOUNDS = ['maximum', 'exclusiveMaximum', 'maxLength', 'maxItems', 'maxProperties']
 
-export function diffPlans(before: PlanEntry[], after: PlanEntry[], ref = 'base'): PlanDiff {
+/**
+ * `producers` (the checked-in producer map) joins the diff with what the sources really send: a breaking change
+ * is only OK when every source that emits the event already fills what the new version requires — otherwise the
+ * new version would quarantine everything the adapters send (what `plan preview` would show).
+ */
+export function diffPlans(before: PlanEntry[], after: PlanEntry[], ref = 'base', producers?: ProducerMap): PlanDiff {
   const key = (e: PlanEntry) => `${e.kind}:${e.name}`
   const old = new Map(before.map((e) => [key(e), e]))
   const now = new Map(after.map((e) => [key(e), e]))
@@ -83,6 +89,7 @@ export function diffPlans(before: PlanEntry[], after: PlanEntry[], ref = 'base')
       continue
     }
     const d = diffEntry(prev, entry)
+    if (producers) checkProducers(entry, d, producers)
     if (d.changes.length || d.versions.length || d.failures.length) entries.push(d)
   }
   for (const prev of before) {
@@ -98,7 +105,8 @@ export function diffPlans(before: PlanEntry[], after: PlanEntry[], ref = 'base')
       warnings: []
     })
   }
-  const all = entries.flatMap((e) => [...e.changes, ...e.versions.flatMap((v) => v.changes)])
+  // Counted as printed: a new version's heading line is not a change of its own (issue 17: "counts 3, prints 2").
+  const all = entries.flatMap((e) => [...e.changes, ...e.versions.flatMap((v) => (v.state === 'new' ? v.changes.slice(1) : v.changes))])
   const summary = {
     addition: all.filter((c) => c.kind === 'addition').length,
     revision: all.filter((c) => c.kind === 'revision').length,
@@ -129,7 +137,13 @@ function diffEntry(prev: PlanEntry, entry: PlanEntry): EntryDiff {
             `Published versions must never change: undo the edit to version ${v.version} and add \`version: ${next}\` with the new definition (mark version ${v.version} \`status: deprecated\`).`
         )
       } else if (changes.some((c) => c.kind === 'addition')) {
-        out.warnings.push(`published version ${v.version} was edited in place (additions only: compatible with stored messages, but Protocols and other consumers will not see a new version; prefer \`version: ${next}\`).`)
+        // One rule, the same as docs/changing-the-tracking-plan.md: additions need no new version.
+        const added = entry.versions.find((x) => !oldVersions.has(x.version))
+        if (added) {
+          out.warnings.push(`published version ${v.version} was edited in place while version ${added.version} is new: undo the edit to version ${v.version}; version ${added.version} carries the change.`)
+        } else {
+          out.warnings.push(`published version ${v.version} was edited in place with additions only: fine, every stored message still passes and no new version is needed (run \`referral-bridge plan push\` so Segment Protocols gets it too).`)
+        }
       }
     } else {
       const base = [...prev.versions].filter((x) => x.version < v.version).sort((a, b) => b.version - a.version)[0] ?? oldLatest
@@ -148,6 +162,32 @@ function diffEntry(prev: PlanEntry, entry: PlanEntry): EntryDiff {
     out.failures.push(`version ${was.version} was deleted: messages stamped with it could no longer be validated or replayed. Keep it and set \`status: retired\` instead.`)
   }
   return out
+}
+
+/**
+ * A new breaking version is only safe once the adapters send what it requires: every source known to emit the event
+ * must fill each required property of the new current version (per the producer map, regenerated from the sources
+ * by `referral-bridge plan producers`).
+ */
+function checkProducers(entry: PlanEntry, out: EntryDiff, map: ProducerMap) {
+  const breakingNew = out.versions.filter((v) => v.state === 'new' && v.changes[0]?.kind === 'breaking')
+  if (!breakingNew.length) return
+  const current = latestVersion(entry)
+  if (!current || !breakingNew.some((v) => v.version === current.version)) return
+  const required = Object.entries(fieldsOf(entry, current)).filter(([, p]) => p.required).map(([name]) => name)
+  const producers = producersOf(map, entry)
+  if (!producers.length) {
+    out.warnings.push(`no source sample emits "${entry.name}": check by hand that the adapters send what version ${current.version} requires.`)
+    return
+  }
+  for (const p of producers) {
+    const missing = required.filter((name) => !p.properties.includes(name))
+    if (!missing.length) continue
+    out.failures.push(
+      `version ${current.version} requires ${missing.map((m) => `"${m}"`).join(', ')}, which source ${p.source} does not send yet: every ${p.source} message would be quarantined ` +
+        `(plan preview shows how many). Update src/sources/${p.source}*.ts first, then run \`referral-bridge plan producers\` and \`plan types\`.`
+    )
+  }
 }
 
 function breakingOrAddition(changes: Change[]): ChangeKind {
@@ -264,7 +304,7 @@ export function formatDiff(diff: PlanDiff): string[] {
     for (const c of e.changes) lines.push(`  ${pad(c.kind)} ${c.message}`)
     for (const v of e.versions) {
       if (v.state === 'edited') lines.push(`  version ${v.version} (published, edited in place):`)
-      else if (v.state === 'new') lines.push(`  version ${v.version} (new${v.comparedWith ? `, compared with version ${v.comparedWith}` : ''}):`)
+      else if (v.state === 'new') lines.push(`  version ${v.version} (new, ${v.changes[0].kind}${v.comparedWith ? `, compared with version ${v.comparedWith}` : ''}):`)
       else lines.push(`  version ${v.version}:`)
       for (const c of v.state === 'new' ? v.changes.slice(1) : v.changes) lines.push(`    ${pad(c.kind)} ${c.path}: ${c.message}`)
       if (v.state === 'new' && v.changes.length === 1) lines.push('    (same definition as before)')
@@ -275,6 +315,6 @@ export function formatDiff(diff: PlanDiff): string[] {
   }
   const s = diff.summary
   lines.push(`${s.addition} addition(s), ${s.revision} revision(s), ${s.breaking} breaking change(s)`)
-  lines.push(diff.ok ? (s.breaking ? 'OK: every breaking change comes with a new version.' : 'OK: no breaking changes.') : `FAILED: ${s.failures} problem(s) above must be fixed before merging.`)
+  lines.push(diff.ok ? (s.breaking ? 'OK: every breaking change comes with a new version, and the sources already send what it requires.' : 'OK: no breaking changes.') : `FAILED: ${s.failures} problem(s) above must be fixed before merging.`)
   return lines
 }

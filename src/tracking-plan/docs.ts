@@ -23,6 +23,11 @@ function sections(entries: PlanEntry[]): Section[] {
   })
 }
 
+/** Every version but the current one, newest first (deprecated and retired ones included). */
+function olderVersions(s: Section): PlanVersion[] {
+  return [...s.entry.versions].filter((v) => v.version !== s.version.version).sort((a, b) => b.version - a.version)
+}
+
 function anchorOf(entry: PlanEntry): string {
   return (entry.kind === 'identify' ? 'identify-' : '') + entry.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 }
@@ -80,6 +85,15 @@ export function generateMarkdown(entries: PlanEntry[]): string {
       out.push(`| \`${name}\` | ${mdCell(typeText(p))} | ${p.required ? 'yes' : 'no'} | ${mdCell(p.description ?? '')} | ${mdCell(ex)} |`)
     }
     out.push('', 'Example message:', '', '```json', JSON.stringify(exampleMessage(s.entry, s.version), null, 2), '```', '')
+    // Older versions stay documented: stored messages stamped with them are still checked (and replayed) against them.
+    for (const v of olderVersions(s)) {
+      out.push(`### Version ${v.version} (${v.status ?? 'active'})`, '')
+      out.push(`| ${s.entry.kind === 'track' ? 'Property' : 'Trait'} | Type | Required | Description |`, '|---|---|---|---|')
+      for (const [name, p] of Object.entries(fieldsOf(s.entry, v))) {
+        out.push(`| \`${name}\` | ${mdCell(typeText(p))} | ${p.required ? 'yes' : 'no'} | ${mdCell(p.description ?? '')} |`)
+      }
+      out.push('')
+    }
   }
   out.push(...DEVELOPER_NOTES)
   return out.join('\n')
@@ -158,7 +172,15 @@ export function generateHtml(entries: PlanEntry[]): string {
       const ex = Array.isArray(p.examples) && p.examples.length ? `<code>${esc(JSON.stringify(p.examples[0]))}</code>` : ''
       out.push(`<tr><td><code>${esc(name)}</code></td><td>${codeHtml(typeText(p))}</td><td${p.required ? ' class="req">yes' : '>no'}</td><td>${esc(p.description ?? '')}</td><td>${ex}</td></tr>`)
     }
-    out.push('</tbody></table>', '<p>Example message:</p>', `<pre>${esc(JSON.stringify(exampleMessage(s.entry, s.version), null, 2))}</pre>`, '</section>')
+    out.push('</tbody></table>', '<p>Example message:</p>', `<pre>${esc(JSON.stringify(exampleMessage(s.entry, s.version), null, 2))}</pre>`)
+    for (const v of olderVersions(s)) {
+      out.push(`<h3>Version ${v.version} (${esc(v.status ?? 'active')})</h3>`, `<table><thead><tr><th>${s.entry.kind === 'track' ? 'Property' : 'Trait'}</th><th>Type</th><th>Required</th><th>Description</th></tr></thead><tbody>`)
+      for (const [name, p] of Object.entries(fieldsOf(s.entry, v))) {
+        out.push(`<tr><td><code>${esc(name)}</code></td><td>${codeHtml(typeText(p))}</td><td${p.required ? ' class="req">yes' : '>no'}</td><td>${esc(p.description ?? '')}</td></tr>`)
+      }
+      out.push('</tbody></table>')
+    }
+    out.push('</section>')
   }
   out.push('</body>', '</html>', '')
   return out.join('\n')

@@ -4,6 +4,8 @@ import addFormatsModule from 'ajv-formats'
 import { messageSchema, newAjv, readableErrors, TrackingPlan, type PlanEntry, type PlanProperty, type PlanVersion } from './plan.ts'
 import { entryOf, fileNameFor, lineOf, parsePlanFile, readPlanFiles, type ParsedPlanFile } from './files.ts'
 import { exampleMessage } from './examples.ts'
+import { commaInFlowMessage, didYouMean, unknownKeyMessage, unknownTypeMessage, yamlErrorMessage } from './plain-errors.ts'
+import { isMap, type Node } from 'yaml'
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 
@@ -31,6 +33,18 @@ export interface LintIssue {
 const TOP_KEYS = new Set(['event', 'identify', 'description', 'owner', 'versions'])
 const VERSION_KEYS = new Set(['version', 'status', 'properties', 'traits', 'description'])
 const STATUSES = new Set(['active', 'deprecated', 'retired'])
+/** What a property definition may hold: our three keys plus the JSON Schema keywords a plan has any use for. */
+const PROPERTY_KEYS = new Set([
+  'type', 'description', 'required', 'examples', 'enum', 'const', 'format', 'pattern', 'minLength', 'maxLength',
+  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'items', 'properties',
+  'additionalProperties', 'minItems', 'maxItems', 'uniqueItems', 'default', 'title', 'anyOf', 'oneOf', 'allOf', 'not'
+])
+/** ajv-formats' formats (github.com/ajv-validator/ajv-formats README, "Formats"). */
+const FORMATS = [
+  'date', 'time', 'date-time', 'iso-time', 'iso-date-time', 'duration', 'uri', 'uri-reference', 'uri-template', 'url', 'email',
+  'hostname', 'ipv4', 'ipv6', 'regex', 'uuid', 'json-pointer', 'json-pointer-uri-fragment', 'relative-json-pointer',
+  'byte', 'int32', 'int64', 'float', 'double', 'password', 'binary'
+]
 const JSON_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'])
 const TITLE_CASE = /^[A-Z][A-Za-z0-9]*( [A-Z0-9][A-Za-z0-9]*)*$/
 const SNAKE_CASE = /^[a-z][a-z0-9]*(_[a-z0-9]+)*$/
@@ -73,7 +87,7 @@ export function lintPlan(dir: string, cwd = process.cwd()): LintIssue[] {
     if (file.doc.errors.length) {
       for (const e of file.doc.errors) {
         const line = e.linePos?.[0]?.line ?? file.lines.linePos(e.pos[0]).line
-        issues.push({ severity: 'error', file: label(file), line, message: `YAML: ${e.message.split('\n')[0]}` })
+        issues.push({ severity: 'error', file: label(file), line, message: yamlErrorMessage(e) })
       }
       continue
     }
@@ -85,7 +99,7 @@ export function lintPlan(dir: string, cwd = process.cwd()): LintIssue[] {
     const isEvent = file.path.startsWith('events/')
     const nameKey = isEvent ? 'event' : 'identify'
     const otherKey = isEvent ? 'identify' : 'event'
-    for (const key of Object.keys(d)) if (!TOP_KEYS.has(key)) at([key], `unknown key "${key}" (expected ${[...TOP_KEYS].join(', ')})`)
+    for (const key of Object.keys(d)) if (!TOP_KEYS.has(key)) at([key], unknownKeyMessage('the file', key, TOP_KEYS))
     if (d[otherKey] !== undefined) at([otherKey], `"${otherKey}:" does not belong in ${isEvent ? 'events/' : 'identify/'}; use "${nameKey}:"`)
     const name = d[nameKey]
     if (typeof name !== 'string' || !name.trim()) {
@@ -115,7 +129,7 @@ export function lintPlan(dir: string, cwd = process.cwd()): LintIssue[] {
     versions.forEach((v: PlanVersion & Record<string, unknown>, i: number) => {
       const vp: Array<string | number> = ['versions', i]
       if (!v || typeof v !== 'object') return at(vp, 'each version must be a mapping with version:, status:, ' + field + ':')
-      for (const k of Object.keys(v)) if (!VERSION_KEYS.has(k)) at([...vp, k], `unknown key "${k}" in a version (expected version, status, ${field})`)
+      for (const k of Object.keys(v)) if (!VERSION_KEYS.has(k)) at([...vp, k], unknownKeyMessage(`version ${v.version}`, k, VERSION_KEYS))
       if (!Number.isInteger(v.version) || v.version < 1) at([...vp, 'version'], `version must be a positive integer (got ${JSON.stringify(v.version)})`)
       else {
         if (numbers.has(v.version)) at([...vp, 'version'], `version ${v.version} is listed twice`)
@@ -124,7 +138,10 @@ export function lintPlan(dir: string, cwd = process.cwd()): LintIssue[] {
         previous = Math.max(previous, v.version)
       }
       const status = v.status ?? 'active'
-      if (!STATUSES.has(status)) at([...vp, 'status'], `status must be active, deprecated or retired (got "${status}")`)
+      if (!STATUSES.has(status)) {
+        const guess = didYouMean(String(status), STATUSES)
+        at([...vp, 'status'], `status "${status}" is not allowed${guess ? `, did you mean "${guess}"?` : ''} (allowed: active, deprecated, retired)`)
+      }
       if (status === 'active') active.push(i)
       const other = isEvent ? 'traits' : 'properties'
       if (v[other] !== undefined) at([...vp, other], `${other}: does not belong in ${isEvent ? 'an event' : 'an identify trait set'}; use ${field}:`)
@@ -132,7 +149,8 @@ export function lintPlan(dir: string, cwd = process.cwd()): LintIssue[] {
       if (props === undefined || props === null) return at(vp, `version ${v.version} has no ${field}:`)
       if (typeof props !== 'object' || Array.isArray(props)) return at([...vp, field], `${field}: must be a mapping of name → definition`)
       for (const [prop, def] of Object.entries(props as Record<string, PlanProperty>)) {
-        lintProperty(def, prop, [...vp, field, prop], at, strictAjv, ajv)
+        const node = file.doc.getIn([...vp, field, prop], true) as Node | undefined
+        lintProperty(def, prop, [...vp, field, prop], at, strictAjv, ajv, isMap(node) && !!node.flow)
       }
     })
     if (active.length > 1) {
@@ -174,19 +192,44 @@ function lintProperty(
   path: Array<string | number>,
   at: (path: Array<string | number>, message: string, severity?: LintIssue['severity']) => void,
   strictAjv: Ajv,
-  ajv: Ajv
+  ajv: Ajv,
+  /** Written as a one-line `{ ... }` (where a comma silently cuts a description). */
+  flow = false
 ) {
   if (!SNAKE_CASE.test(name)) at(path, `property "${name}" must be snake_case, e.g. "${snakeCase(name)}"`)
   if (!def || typeof def !== 'object' || Array.isArray(def)) return at(path, `property "${name}" must be a mapping with type:, description:, examples:`)
   const types = def.type === undefined ? [] : Array.isArray(def.type) ? def.type : [def.type]
   if (!types.length) at(path, `property "${name}" has no type (string, number, integer, boolean, object, array)`)
-  for (const t of types) if (!JSON_TYPES.has(String(t))) at([...path, 'type'], `property "${name}": unknown type "${t}" (use ${[...JSON_TYPES].join(', ')}; dates are string + format: date-time)`)
+  let broken = false
+  for (const t of types) {
+    if (!JSON_TYPES.has(String(t))) {
+      at([...path, 'type'], unknownTypeMessage(name, String(t)))
+      broken = true
+    }
+  }
+  for (const [key, value] of Object.entries(def)) {
+    if (PROPERTY_KEYS.has(key)) continue
+    broken = true
+    if (flow && value === null) at(path, commaInFlowMessage(name, key))
+    else at([...path, key], unknownKeyMessage(`property "${name}"`, key, PROPERTY_KEYS))
+  }
+  if (def.enum !== undefined && (!Array.isArray(def.enum) || !def.enum.length)) {
+    at([...path, 'enum'], `property "${name}": enum must be a list of the allowed values, e.g. enum: [advocate, friend]`)
+    broken = true
+  }
+  if (def.format !== undefined && !FORMATS.includes(String(def.format))) {
+    const guess = didYouMean(String(def.format), FORMATS)
+    at([...path, 'format'], `property "${name}": unknown format "${def.format}"${guess ? `, did you mean "${guess}"?` : ''} (common formats: email, date-time, date, uri, uuid)`)
+    broken = true
+  }
   if (typeof def.description !== 'string' || !def.description.trim()) at(path, `property "${name}" has no description`)
   if (def.required !== undefined && typeof def.required !== 'boolean') at([...path, 'required'], `property "${name}": required must be true or false`)
   const spec = SPEC_TYPES[name]
   if (spec && types.length && !types.every((t) => spec.includes(String(t)))) {
     at([...path, 'type'], `property "${name}" is defined by the Segment Spec as ${spec.join(' | ')}; keep that type or pick another name`)
   }
+  // The sentences above say what to change; ajv's own wording of the same problems would only add noise.
+  if (broken) return
   const { required: _r, examples, ...schema } = def
   let validate
   try {

@@ -131,6 +131,11 @@ export function readableErrors(errors: ErrorObject[]): string[] {
       return `${path ? path + '.' : ''}${missing} is required but missing`
     }
     const got = e.data === undefined ? '' : ` (got ${JSON.stringify(e.data)})`
+    if (e.keyword === 'enum') {
+      // ajv says "must be equal to one of the allowed values" without naming them; the reader needs the list.
+      const allowed = (e.params as { allowedValues: unknown[] }).allowedValues
+      return `${path || 'message'} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}${got}`
+    }
     return `${path || 'message'} ${e.message}${got}`
   })
 }

@@ -2,6 +2,8 @@ import { stringify } from 'yaml'
 import { SegmentPublicApi, type PublicApiOptions } from '../segment/public-api.ts'
 import { messageSchema, type PlanEntry, type PlanProperty, type PlanVersion } from './plan.ts'
 import { fileNameFor } from './files.ts'
+import { diffVersion } from './diff.ts'
+import { formatPlanFile } from './format.ts'
 
 /**
  * `plan push` / `plan pull`: keep a Segment Protocols tracking plan in step with tracking-plan/ through the
@@ -103,7 +105,11 @@ export class ProtocolsClient {
     this.api = new SegmentPublicApi(opts, {
       missingToken: 'Segment workspace → Settings → Access Management → Tokens; needs Tracking Plan Admin to push, Read-only to pull',
       forbidden: 'check SEGMENT_API_TOKEN and its Tracking Plan permission',
-      notFound: 'check --plan-id / SEGMENT_TRACKING_PLAN_ID'
+      // Segment's docs: the id is in the tracking plan's URL in the app (…/protocols/tracking-plans/tp_…), and
+      // GET /tracking-plans lists them; a new one comes from POST /tracking-plans (docs.segmentapis.com, Tracking Plans).
+      notFound:
+        'no tracking plan with that id. Check --plan-id / SEGMENT_TRACKING_PLAN_ID: the tp_… id is in the plan\'s URL in the Segment app, or listed by GET /tracking-plans; ' +
+        'to start one, POST /tracking-plans {"name": "Referrals", "type": "LIVE"} and use the returned data.trackingPlan.id (docs/sandboxes.md shows it against the sandbox)'
     })
   }
 
@@ -171,7 +177,7 @@ export interface PullResult {
   /** New files to write (relative to the plan directory) with their YAML. */
   created: Array<{ path: string; name: string; kind: 'track' | 'identify'; versions: number[]; yaml: string }>
   /** Rules that exist both sides but differ, or versions only in Segment for an event we have. */
-  differences: Array<{ rule: string; message: string }>
+  differences: Array<{ rule: string; message: string; changes?: Array<{ path: string; message: string }> }>
   /** Local rules Segment does not have (a push would add them). */
   localOnly: string[]
 }
@@ -220,7 +226,10 @@ export async function pullPlan(entries: PlanEntry[], planId: string, opts: Clien
           message: retired ? `retired locally but still in Segment (a push removes it)` : `version ${rule.version} exists only in Segment: add it to ${entry.file} or push to remove it`
         })
       } else if (canonical(mine.jsonSchema) !== canonical(rule.jsonSchema)) {
-        result.differences.push({ rule: ruleLabel(rule), message: `differs from ${entry.file} (push to overwrite Segment, or edit the file)` })
+        // Property by property, read as "what the file has compared with Segment" (same wording as plan diff).
+        const local = entry.versions.find((v) => v.version === rule.version)
+        const changes = local ? diffVersion(entry, versionFromRule(rule).version, local).map((c) => ({ path: c.path, message: c.message })) : []
+        result.differences.push({ rule: ruleLabel(rule), message: `differs from ${entry.file} (push to overwrite Segment, or edit the file)`, ...(changes.length ? { changes } : {}) })
       }
     }
   }
@@ -236,8 +245,6 @@ export function yamlForEntry(kind: 'track' | 'identify', name: string, descripti
     description,
     versions: versions.map((v) => ({ version: v.version, status: v.status ?? 'active', ...(kind === 'track' ? { properties: v.properties ?? {} } : { traits: v.traits ?? {} }) }))
   }
-  return (
-    '# Pulled from Segment Protocols by `referral-bridge plan pull`. Add an owner and examples, then run `referral-bridge plan lint`.\n' +
-    stringify(doc, { lineWidth: 0 })
-  )
+  const text = '# Pulled from Segment Protocols by `referral-bridge plan pull`. Add an owner and examples, then run `referral-bridge plan lint`.\n' + stringify(doc, { lineWidth: 0 })
+  return formatPlanFile(text) ?? text
 }

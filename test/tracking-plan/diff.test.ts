@@ -36,10 +36,44 @@ describe('plan diff <ref> on real plan changes', () => {
     const { entry, all } = changesOf(diff, 'Order Completed')
     expect(all).toEqual([{ kind: 'addition', path: 'properties.coupon', message: 'new optional property "coupon" (string)' }])
     expect(entry.failures).toEqual([])
-    expect(entry.warnings[0]).toContain('published version 1 was edited in place')
+    expect(entry.warnings[0]).toContain('published version 1 was edited in place with additions only: fine, every stored message still passes and no new version is needed')
+    expect(entry.warnings[0]).not.toContain('prefer')
     expect(diff.summary).toMatchObject({ addition: 1, breaking: 0, failures: 0 })
     const text = await repo.run(['diff', 'main'])
     expect(text.out).toMatch(/addition\s+properties\.coupon: new optional property "coupon"/)
+  })
+
+  it('a rename in a new version is not OK while the sources still send the old name (diff joined with the producers)', async () => {
+    repo.edit(RC, (d) => {
+      const v2 = structuredClone(d.versions[0])
+      v2.version = 2
+      v2.properties.referred_friend_id = v2.properties.friend_id
+      delete v2.properties.friend_id
+      d.versions[0].status = 'deprecated'
+      d.versions.push(v2)
+    })
+    const r = await repo.run(['diff', 'main'])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain('version 2 (new, breaking, compared with version 1):')
+    expect(r.out).toContain('version 2 requires "referred_friend_id", which source referralcandy does not send yet: every referralcandy message would be quarantined')
+    expect(r.out).not.toContain('OK: every breaking change')
+    // The summary counts what is printed.
+    const printed = r.out.split('\n').filter((l) => /^\s+breaking\s/.test(l)).length
+    expect(r.out).toContain(`${printed} breaking change(s)`)
+    expect(printed).toBeGreaterThan(0)
+  })
+
+  it('editing version 1 while adding version 2 says to undo the edit, not to add version 3', async () => {
+    repo.edit(OC, (d) => {
+      d.versions[0].properties.coupon = { type: 'string', description: 'Coupon code.', examples: ['WELCOME10'] }
+      const v2 = structuredClone(d.versions[0])
+      v2.version = 2
+      d.versions[0].status = 'deprecated'
+      d.versions.push(v2)
+    })
+    const r = await repo.run(['diff', 'main'])
+    expect(r.out).toContain('published version 1 was edited in place while version 2 is new: undo the edit to version 1; version 2 carries the change.')
+    expect(r.out).not.toContain('version: 3')
   })
 
   it('a narrowed type fails without a new version, and passes as version 2', async () => {
@@ -109,7 +143,7 @@ describe('plan diff <ref> on real plan changes', () => {
   })
 
   it('description and example edits are revisions', async () => {
-    repo.replace(OC, 'description: Buyer id.', 'description: Id of the buyer (the referred friend).')
+    repo.replace(OC, 'description: "Buyer id."', 'description: "Id of the buyer (the referred friend)."')
     repo.replace(OC, "examples: [jb007]", 'examples: [SPRING-10]')
     const r = await repo.run(['diff', 'main', '--json'])
     expect(r.code).toBe(0)

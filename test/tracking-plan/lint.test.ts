@@ -32,7 +32,7 @@ describe('plan lint', () => {
 
   it('a lower-case event name, a missing description and an invalid example, each on its own line', async () => {
     repo.replace('events/referral-created.yaml', 'event: Referral Created', 'event: referral created')
-    repo.replace('events/referral-created.yaml', ' description: Code or link token the friend used.,', '')
+    repo.replace('events/referral-created.yaml', '        description: "Code or link token the friend used."\n', '')
     repo.replace('events/referral-created.yaml', 'examples: [converted]', 'examples: [converted, won]')
     const r = await repo.run(['lint'])
     expect(r.code).toBe(1)
@@ -40,24 +40,24 @@ describe('plan lint', () => {
     expect(r.out).toContain(`${f}:1: event name "referral created" must be Title Case, e.g. "Referral Created"`)
     expect(r.out).toContain(`${f}:${lineWith(repo, 'events/referral-created.yaml', 'referral_code:')}: property "referral_code" has no description`)
     const exampleLine = lineWith(repo, 'events/referral-created.yaml', 'examples: [converted, won]')
-    expect(r.out).toContain(`${f}:${exampleLine}: property "status": example "won" is invalid: must be equal to one of the allowed values`)
+    expect(r.out).toContain(`${f}:${exampleLine}: property "status": example "won" is invalid: must be one of "created", "visitor", "lead", "conversion", "converted", "approved", "pending"`)
   })
 
   it('typos in keywords, Spec types, versions and YAML syntax', async () => {
     repo.replace('events/order-completed.yaml', "pattern: '^[A-Z]{3}$'", "patern: '^[A-Z]{3}$'")
-    repo.replace('events/order-completed.yaml', 'revenue: { type: number,', 'revenue: { type: string,')
-    repo.replace('events/order-completed.yaml', "examples: [25] }", "examples: ['25'] }")
+    repo.replace('events/order-completed.yaml', 'revenue:\n        type: number', 'revenue:\n        type: string')
+    repo.replace('events/order-completed.yaml', 'examples: [25]\n', "examples: ['25']\n")
     repo.edit('events/referral-reward-earned.yaml', (d) => {
       d.versions.push({ ...d.versions[0] })
     })
     repo.write('events/referred-friend-signed-up.yaml', repo.read('events/referred-friend-signed-up.yaml').replace('versions:', 'versions: [\n'))
     const r = await repo.run(['lint'])
     expect(r.code).toBe(1)
-    expect(r.out).toMatch(/order-completed\.yaml:\d+: property "currency" is not a valid JSON Schema: strict mode: unknown keyword: "patern"/)
+    expect(r.out).toMatch(/order-completed\.yaml:\d+: unknown key "patern" in property "currency": did you mean "pattern"\?/)
     expect(r.out).toMatch(/order-completed\.yaml:\d+: property "revenue" is defined by the Segment Spec as number/)
     expect(r.out).toMatch(/referral-reward-earned\.yaml:\d+: version 1 is listed twice/)
     expect(r.out).toMatch(/referral-reward-earned\.yaml:\d+: 2 versions are active/)
-    expect(r.out).toMatch(/referred-friend-signed-up\.yaml:\d+: YAML: /)
+    expect(r.out).toMatch(/referred-friend-signed-up\.yaml:\d+: a \{ or \[ opened here is not closed/)
   })
 
   it('a new version needs the older one deprecated, and versions must increase', async () => {
@@ -71,13 +71,13 @@ describe('plan lint', () => {
 
   it('missing owner and examples of optional properties are warnings; a required property needs an example', async () => {
     repo.replace('events/order-completed.yaml', 'owner: marketing-ops\n', '')
-    repo.replace('events/order-completed.yaml', ", examples: [jb007]", '')
+    repo.replace('events/order-completed.yaml', '        examples: [jb007]\n', '')
     let r = await repo.run(['lint'])
     expect(r.code).toBe(0)
     expect(r.out).toContain('order-completed.yaml:1: warning: missing owner')
     expect(r.out).toMatch(/order-completed\.yaml:\d+: warning: property "referral_code" has no examples/)
-    expect(r.out).toContain('2 warning(s)')
-    repo.replace('events/order-completed.yaml', ", examples: ['820982911946154508']", '')
+    expect(r.out.split('\n').filter((l) => l.includes('warning:') && !l.includes('coverage:'))).toHaveLength(2)
+    repo.replace('events/order-completed.yaml', "        examples: ['820982911946154508']\n", '')
     r = await repo.run(['lint'])
     expect(r.code).toBe(1)
     expect(r.out).toMatch(/order-completed\.yaml:\d+: required property "order_id" has no examples/)

@@ -109,7 +109,7 @@ describe('plan preview against a real SQLite store', () => {
       { event: 'Referral Created', examined: 5, newlyFailing: 3, nowPassing: 1, stillFailing: 0, version: 2 }
     ])
     expect(report.newReasons).toHaveLength(1)
-    expect(report.newReasons[0]).toMatchObject({ event: 'Referral Created', reason: 'properties.status must be equal to one of the allowed values', count: 3 })
+    expect(report.newReasons[0]).toMatchObject({ event: 'Referral Created', reason: 'properties.status must be one of "created", "visitor", "lead", "conversion", "approved", "pending"', count: 3 })
     expect(progress.at(-1)).toEqual([8, 8])
   })
 
@@ -118,7 +118,7 @@ describe('plan preview against a real SQLite store', () => {
     expect(r.code).toBe(0)
     expect(r.out).toContain('re-validated 9 message(s) stored since 60d')
     expect(r.out).toMatch(/Referral Created\t2\t6\t4\t1\t0/)
-    expect(r.out).toMatch(/4 × Referral Created: properties\.status must be equal to one of the allowed values/)
+    expect(r.out).toMatch(/4 × Referral Created: properties\.status must be one of "created"/)
     expect(r.out).toContain('summary: 4 would newly fail, 1 quarantined would now pass')
   })
 

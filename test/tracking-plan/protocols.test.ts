@@ -114,7 +114,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
       d.versions[0].status = 'retired'
       d.versions.push(v2)
     })
-    repo.replace('events/referral-created.yaml', 'description: Friend email.', 'description: Email of the friend.')
+    repo.replace('events/referral-created.yaml', 'description: "Friend email."', 'description: "Email of the friend."')
     const change = await repo.run(['push', '--plan-id', planId, '--dry-run'], { env })
     expect(change.out).toContain('added    TRACK "Order Completed" v2')
     expect(change.out).toContain('removed  TRACK "Order Completed" v1')
@@ -165,7 +165,10 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     ]
     await fetch(`${srv.url}/tracking-plans/${planId}/rules`, { method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': MEDIA }, body: JSON.stringify({ rules }) })
     sb.state.writes.length = 0
-    repo.replace('events/referral-created.yaml', 'description: Friend email.', 'description: Email of the friend.')
+    repo.replace('events/referral-created.yaml', 'description: "Friend email."', 'description: "Email of the friend."')
+    repo.edit('events/referral-created.yaml', (d) => {
+      d.versions[0].properties.campaign_name = { type: 'string', description: 'Campaign name.', examples: ['Spring'] }
+    })
 
     const target = join(repo.plan, 'events/referral-link-shared.yaml')
     const dry = await repo.run(['pull', '--plan-id', planId, '--dry-run'], { env })
@@ -178,13 +181,17 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     expect(pull.out).toContain('wrote tracking-plan/events/referral-link-shared.yaml')
     expect(pull.out).toContain('differs  TRACK "Order Completed" v2: version 2 exists only in Segment')
     expect(pull.out).toContain('differs  TRACK "Referral Created" v1: differs from events/referral-created.yaml')
+    // Property by property, not just "differs".
+    expect(pull.out).toContain('here, compared with Segment: properties.campaign_name: new optional property "campaign_name" (string)')
+    expect(pull.out).toMatch(/here, compared with Segment: properties\.friend_email(\.description)?: description/)
     expect(pull.out).toContain('1 new file(s), 2 difference(s), 0 local-only rule(s)')
     expect(sb.state.writes).toEqual([])
     const yaml = readFileSync(target, 'utf8')
     expect(yaml).toContain('event: Referral Link Shared')
     expect(yaml).toContain('share_channel:')
     expect(yaml).toContain('required: true')
-    expect(yaml).toContain('- email')
+    expect(yaml).toMatch(/enum: \[email, [a-z, ]+\]/)
+    expect(yaml).toContain('    properties:\n') // block style, as plan fmt writes it
     // The pulled file is a valid plan file: lint passes (with warnings for the missing owner and examples).
     const lint = await repo.run(['lint'])
     expect(lint.out).not.toMatch(/referral-link-shared\.yaml:\d+: (?!warning)/)

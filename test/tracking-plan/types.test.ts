@@ -76,15 +76,15 @@ describe('plan types', () => {
   it('a plan change that breaks an adapter fails tsc in that adapter', () => {
     const config = ts.readConfigFile(join(ROOT, 'tsconfig.json'), ts.sys.readFile)
     const { options } = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT)
-    const typecheck = (generated: string) => {
+    const typecheck = (generated: string, file = 'src/sources/referralcandy.ts') => {
       const host = ts.createCompilerHost(options)
       const getSourceFile = host.getSourceFile.bind(host)
       host.getSourceFile = (fileName, languageVersion, ...rest) =>
         resolve(fileName) === GENERATED ? ts.createSourceFile(fileName, generated, languageVersion) : getSourceFile(fileName, languageVersion, ...rest)
-      const program = ts.createProgram([join(ROOT, 'src/sources/referralcandy.ts')], { ...options, noEmit: true }, host)
+      const program = ts.createProgram([join(ROOT, file)], { ...options, noEmit: true }, host)
       return ts
         .getPreEmitDiagnostics(program)
-        .filter((d) => d.file?.fileName.endsWith('src/sources/referralcandy.ts'))
+        .filter((d) => d.file?.fileName.endsWith(file))
         .map((d) => `${d.file!.getLineAndCharacterOfPosition(d.start!).line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`)
     }
     const entries = loadPlanEntries(PLAN_DIR)
@@ -98,7 +98,15 @@ describe('plan types', () => {
     const errors = typecheck(generateTypes(changed))
     expect(errors.length).toBeGreaterThan(0)
     expect(errors.join('\n')).toMatch(/"converted"/)
-  }, 60_000)
+
+    // The reading side: a destination reading a renamed property fails too (src/tracking-plan/read.ts).
+    expect(typecheck(generateTypes(entries), 'src/destinations/mixpanel.ts')).toEqual([])
+    const renamed: PlanEntry[] = structuredClone(entries)
+    const props = renamed.find((e) => e.name === 'Referral Created')!.versions[0].properties!
+    props.referrer_id = props.advocate_id
+    delete props.advocate_id
+    expect(typecheck(generateTypes(renamed), 'src/destinations/mixpanel.ts').join('\n')).toMatch(/advocate_id/)
+  }, 120_000)
 })
 
 describe('plan docs', () => {
@@ -121,12 +129,31 @@ describe('plan docs', () => {
     const repo = new PlanRepo({ commit: false })
     try {
       expect((await repo.run(['docs', '--out-dir', 'docs'])).code).toBe(0)
-      repo.replace('events/order-completed.yaml', 'description: Buyer id.', 'description: Id of the <buyer>.')
+      repo.replace('events/order-completed.yaml', 'description: "Buyer id."', 'description: "Id of the <buyer>."')
       const r = await repo.run(['docs', '--check', '--out-dir', 'docs'])
       expect(r.code).toBe(1)
       expect(r.err).toContain('docs/tracking-plan.md is stale')
       await repo.run(['docs', '--out-dir', 'docs'])
       expect(readFileSync(join(repo.dir, 'docs/tracking-plan.html'), 'utf8')).toContain('Id of the &lt;buyer&gt;.')
+    } finally {
+      repo.cleanup()
+    }
+  })
+  it('deprecated versions stay in the catalogue', async () => {
+    const repo = new PlanRepo({ commit: false })
+    try {
+      repo.edit('events/referral-revenue-won.yaml', (d) => {
+        const v2 = structuredClone(d.versions[0])
+        v2.version = 2
+        v2.properties.amount.type = 'integer'
+        d.versions[0].status = 'deprecated'
+        d.versions.push(v2)
+      })
+      expect((await repo.run(['docs', '--out-dir', 'docs'])).code).toBe(0)
+      const md = readFileSync(join(repo.dir, 'docs/tracking-plan.md'), 'utf8')
+      expect(md).toContain('- **Current version:** 2 — all versions: 2 (active), 1 (deprecated)')
+      expect(md).toMatch(/### Version 1 \(deprecated\)\n\n\| Property \| Type \| Required \| Description \|\n\|---\|---\|---\|---\|\n(\|.*\n)*\| `amount` \| number \| yes \|/)
+      expect(readFileSync(join(repo.dir, 'docs/tracking-plan.html'), 'utf8')).toContain('<h3>Version 1 (deprecated)</h3>')
     } finally {
       repo.cleanup()
     }
