@@ -1,4 +1,10 @@
-import { formatSfDateTime, parseSfDate, type FieldDef, type ObjectDef, type SalesforceOrg, type SfRecord } from './salesforce-org.ts'
+import { parseSfDate, type FieldDef, type ObjectDef, type SalesforceOrg, type SfRecord } from './salesforce-org.ts'
+
+/**
+ * SOQL for the Salesforce sandbox: a parser (grammar below) and an executor over a {@link SalesforceOrg}. Errors are
+ * Salesforce's: MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE with the `ERROR at Row:1:Column:n` pointer
+ * (developer.salesforce.com "SOQL and SOSL Reference"; "Status Codes and Error Responses").
+ */
 
 // ---- SOQL execution ----
 

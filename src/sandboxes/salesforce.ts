@@ -8,29 +8,29 @@ export { SALESFORCE_OBJECTS, SalesforceApiError, SalesforceOrg, to18, parseSfDat
 export { parseSoql, SoqlError, type SoqlQuery, type Cond, type SelectItem, type OrderItem, type Value } from './salesforce-soql.ts'
 
 /**
- * Salesforce sandbox: the OAuth token endpoint and the slice of REST API v59.0 the bridge and jsforce use.
+ * Salesforce sandbox: the login endpoints and the slice of REST API v59.0 the bridge and jsforce use. The org model
+ * (objects, validation, ids, sessions) is in salesforce-org.ts, SOQL in salesforce-soql.ts; this file is HTTP only.
  *
- * - `POST /services/oauth2/token` (form): `grant_type=refresh_token` (client_id/client_secret/refresh_token) and
- *   `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` (assertion: a JWT with iss = client id, sub = user,
- *   aud = login URL, exp; the RS256 signature is checked only when `oauth.jwtPublicKeyPem` is given). Errors are
- *   400 `{error, error_description}`: invalid_grant, invalid_client_id, invalid_client, unsupported_grant_type.
+ * - `POST /services/oauth2/token` (form): grants `refresh_token`, `password`, `client_credentials` and
+ *   `urn:ietf:params:oauth:grant-type:jwt-bearer` (an RS256 assertion, always signature-checked: against
+ *   `oauth.jwtPublicKeyPem`, else a key pair generated for the sandbox; then iss, aud, exp, sub). Errors are 400
+ *   `{error, error_description}`: invalid_grant, invalid_client_id, invalid_client, unsupported_grant_type.
  *   Success: `{access_token, instance_url, id, token_type:'Bearer', issued_at, signature, scope}`.
+ * - `POST /services/Soap/u/{version}`: SOAP login() as jsforce sends it; `GET /id/{org}/{user}`: identity.
  * - Everything under `/services/data/vXX.X/` needs `Authorization: Bearer <token>`; an unknown or expired token
  *   gets 401 `[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]` (jsforce refreshes on it).
  *   Past the daily API request limit: 403 `REQUEST_LIMIT_EXCEEDED`. Each answer carries `Sforce-Limit-Info`.
- * - `GET|POST /sobjects/{Lead|Contact|Opportunity}`, `GET|PATCH|DELETE /sobjects/{Object}/{id}`,
- *   `GET /sobjects/{Object}/describe`, `GET|PATCH /sobjects/{Object}/{ExternalIdField}/{value}` (upsert: 201
- *   `{id, success, errors, created:true}`; update: 200 `{..., created:false}` from API 46.0, 204 before; several
- *   matches: 300 with their URLs).
- * - `GET /query?q=` and `/queryAll?q=`: SOQL (see the parser below), pages of 2000 records (or
- *   `Sforce-Query-Options: batchSize=n`, 200..2000) with `nextRecordsUrl` → `GET /query/{locator}`.
- * - Errors are arrays `[{message, errorCode, fields?}]`: MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE,
- *   REQUIRED_FIELD_MISSING, DUPLICATE_VALUE, INVALID_FIELD_FOR_INSERT_UPDATE, INVALID_EMAIL_ADDRESS,
- *   JSON_PARSER_ERROR, NOT_FOUND, INVALID_QUERY_LOCATOR.
+ * - `GET /sobjects` (describeGlobal), `GET|POST /sobjects/{Lead|Contact|Opportunity}`, `GET|PATCH|DELETE
+ *   /sobjects/{Object}/{id}`, `GET /sobjects/{Object}/describe`, `GET|PATCH /sobjects/{Object}/{ExternalIdField}/{value}`
+ *   (upsert: 201 `{id, success, errors, created:true}`; update: 200 `{..., created:false}` from API 46.0, 204
+ *   before; several matches: 300 with their URLs).
+ * - sObject Collections under `/composite/sobjects` (≤ 200 records, per-record results, allOrNone).
+ * - `GET /query?q=` and `/queryAll?q=`: SOQL, pages of 2000 records (or `Sforce-Query-Options: batchSize=n`,
+ *   200..2000) with `nextRecordsUrl` → `GET /query/{locator}`.
+ * - Errors are arrays `[{message, errorCode, fields?}]`; unknown routes are 404 NOT_FOUND in that shape.
  * - State (`state`, a {@link SalesforceOrg}) can be seeded directly (`seed`), e.g. Opportunities with a given
  *   LastModifiedDate for the scenario-2 ground truth.
  */
-
 
 export interface SalesforceSandboxOptions {
   oauth?: {

@@ -35,8 +35,12 @@ describe('HubSpot conformance: rate limits', () => {
     await control('POST', 'faults', { kind: 'status', status: 429, count: 1 })
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const silenced = vi.spyOn(console, 'error').mockImplementation(() => {})
+    let settled = false
     const page = client({ numberOfApiCallRetries: 2 }).crm.contacts.basicApi.getPage(1)
-    while (sb.faults.counters.faulted === 0 || vi.getTimerCount() === 0) await tick()
+    page.then(() => (settled = true), () => (settled = true))
+    // Wait for the 429 and the SDK's retry timer; an SDK that does not retry settles instead (and fails below).
+    while (!settled && (sb.faults.counters.faulted === 0 || vi.getTimerCount() === 0)) await tick()
+    expect(settled).toBe(false)
     const before = sb.faults.counters.requests
     await vi.advanceTimersByTimeAsync(9_999)
     expect(sb.faults.counters.requests).toBe(before) // not yet
