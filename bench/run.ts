@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { freePort, startBridge, startBare, healthy, stop, rss, referralCandyBody, waitFor, percentile } from './lib.ts'
+import { freePort, startBridge, startBare, healthy, stop, rss, cpuMs, referralCandyBody, waitFor, percentile } from './lib.ts'
 import { serveSandbox } from '../src/sandboxes/serve.ts'
 import { createSegmentSandbox } from '../src/sandboxes/segment.ts'
 import { createHubspotSandbox } from '../src/sandboxes/hubspot.ts'
@@ -90,11 +90,18 @@ async function versusBare(env: Record<string, string>, port: number, prefix: str
   const bridge = startBridge(env)
   try {
     await healthy(`http://127.0.0.1:${port}`)
-    const rounds: Array<{ bare: Awaited<ReturnType<typeof load>>; durable: Awaited<ReturnType<typeof load>>; ratio: number }> = []
+    const rounds: Array<{ bare: Awaited<ReturnType<typeof load>>; durable: Awaited<ReturnType<typeof load>>; ratio: number; cpu: { bare: number; durable: number } }> = []
+    // CPU ms per answered request, all threads of the process: unlike req/s, it hardly moves with the machine's load.
+    const cpuPer = async (pid: number, run: () => Promise<Awaited<ReturnType<typeof load>>>) => {
+      const before = cpuMs(pid)
+      const result = await run()
+      return { result, cpu: (cpuMs(pid) - before) / result.ok }
+    }
     for (let r = 0; r < ROUNDS; r++) {
-      const baseline = await load(`http://127.0.0.1:${barePort}`, { seconds: SECONDS, prefix: `bare${r}-` })
-      const durable = await load(`http://127.0.0.1:${port}`, { seconds: SECONDS, prefix: `${prefix}${r}-` })
-      rounds.push({ bare: baseline, durable, ratio: durable.perSecond / baseline.perSecond })
+      const b = await cpuPer(bare.pid!, () => load(`http://127.0.0.1:${barePort}`, { seconds: SECONDS, prefix: `bare${r}-` }))
+      const d = await cpuPer(bridge.pid!, () => load(`http://127.0.0.1:${port}`, { seconds: SECONDS, prefix: `${prefix}${r}-` }))
+      const [baseline, durable] = [b.result, d.result]
+      rounds.push({ bare: baseline, durable, ratio: durable.perSecond / baseline.perSecond, cpu: { bare: b.cpu, durable: d.cpu } })
       process.stderr.write(`  round ${r + 1}: ${round(durable.perSecond)} acks/s (p99 ${durable.latencyP99} ms) vs ${round(baseline.perSecond)} bare (p99 ${baseline.latencyP99} ms) = ${round(durable.perSecond / baseline.perSecond, 3)}×\n`)
     }
     const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[Math.floor(rounds.length / 2)]
@@ -106,7 +113,8 @@ async function versusBare(env: Record<string, string>, port: number, prefix: str
 
 function ackDetail(what: string, m: Awaited<ReturnType<typeof versusBare>>) {
   const { median, rounds } = m
-  return `median of ${rounds.length} alternating rounds: ${round(median.durable.perSecond)} ${what} (p99 ${median.durable.latencyP99} ms) vs ${round(median.bare.perSecond)} req/s bare (p99 ${median.bare.latencyP99} ms); all rounds ${rounds.map((r) => round(r.ratio, 2)).join(' / ')}×, bridge p99 ${rounds.map((r) => r.durable.latencyP99).join(' / ')} ms; ${CONNECTIONS} connections, ${SECONDS} s per run`
+  const cpu = (k: 'bare' | 'durable') => round(rounds.reduce((n, r) => n + r.cpu[k], 0) / rounds.length, 2)
+  return `CPU per request ${cpu('durable')} ms bridge vs ${cpu('bare')} ms bare; median of ${rounds.length} alternating rounds: ${round(median.durable.perSecond)} ${what} (p99 ${median.durable.latencyP99} ms) vs ${round(median.bare.perSecond)} req/s bare (p99 ${median.bare.latencyP99} ms); all rounds ${rounds.map((r) => round(r.ratio, 2)).join(' / ')}×, bridge p99 ${rounds.map((r) => r.durable.latencyP99).join(' / ')} ms; ${CONNECTIONS} connections, ${SECONDS} s per run`
 }
 
 let maxAcks = 0
