@@ -51,6 +51,14 @@ export function rss(pid: number): number {
   return Number(kb[1]) * 1024
 }
 
+/** CPU time (user + system, every thread) a process has used so far, in ms, from /proc (Linux). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the command name (which may contain spaces) start at state; utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // USER_HZ is 100 on Linux
+}
+
 export function referralCandyBody(i: number, secret: string, prefix = 'bench'): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify({ referral_email: `${prefix}${i}@example.com`, referral_timestamp: 1600000000 + i, referring_email: `adv${i % 200}@example.com` })
   return { body, headers: { 'content-type': 'application/json', 'x-referral-candy-signature': createHash('md5').update(secret + body).digest('hex') } }

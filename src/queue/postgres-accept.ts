@@ -23,7 +23,7 @@ export class PostgresAcceptBatcher {
     /** The one-by-one path: a batch that fails is retried webhook by webhook, so one bad webhook fails alone. */
     private readonly acceptAlone: (w: WebhookToAccept) => Promise<AcceptResult>,
     /** Batches in flight at once: while one waits for its commit, the next is already on another connection. */
-    private readonly maxInFlight = 2,
+    private readonly maxInFlight = 4,
     private readonly maxBatch = 500
   ) {}
 

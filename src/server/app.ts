@@ -22,6 +22,8 @@ export interface AppDeps extends IngestDeps, AdminDeps, PlanRouteDeps {
 export function createApp(deps: AppDeps): Express {
   const app = express()
   app.disable('x-powered-by')
+  // No ETags: Express would hash every response body (SHA-1), webhook acks included, for caching nobody does here.
+  app.set('etag', false)
   app.set('trust proxy', true)
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id']
