@@ -42,6 +42,8 @@ export interface Catalogue {
   entries: CatalogueEntry[]
   /** Sources whose producers are unknown (no samples). */
   unknownProducers: string[]
+  /** Destinations whose subscription matches no event of the plan (a typo in a filter, or a removed event). */
+  idleDestinations: string[]
 }
 
 export interface Consumer {
@@ -104,6 +106,7 @@ export function buildCatalogue(input: {
     since: input.since,
     examined: input.recent.length,
     entries,
+    idleDestinations: input.destinations.map((d) => d.name).filter((name) => !entries.some((e) => e.consumers.includes(name))),
     unknownProducers: Object.entries(input.producers?.sources ?? {}).filter(([, s]) => !s.samples).map(([name]) => name)
   }
 }

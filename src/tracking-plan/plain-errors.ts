@@ -84,7 +84,11 @@ export function commaInFlowMessage(property: string, key: string): string {
 
 /** The YAML parser's error, as a sentence that says what to change. */
 export function yamlErrorMessage(error: YAMLError): string {
+  // The position is already in the file:line prefix.
+  const raw = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
   switch (error.code) {
+    case 'BLOCK_AS_IMPLICIT_KEY':
+      return 'a colon followed by a space in an unquoted value starts a new key: put the text that contains the colon in quotes (description: "Note: ...")'
     case 'BLOCK_IN_FLOW':
       return 'a colon followed by a space inside a one-line { ... } definition starts a new key: put the text that contains the colon in quotes (description: "Note: ...") or write the property in block style'
     case 'TAB_AS_INDENT':
@@ -96,11 +100,11 @@ export function yamlErrorMessage(error: YAMLError): string {
         ? 'a { or [ opened here is not closed: check that every { has its } and every [ its ] on the same definition, and that text containing [ ] { } is in quotes'
         : 'this line is not indented like the lines around it: keys of the same block must start in the same column (use spaces)'
     case 'MISSING_CHAR':
-      return `a closing character is missing here (${error.message.split('\n')[0]}): check for an unclosed quote, { or [`
+      return `a closing character is missing here (${raw}): check for an unclosed quote, { or [`
     case 'MULTILINE_IMPLICIT_KEY':
     case 'UNEXPECTED_TOKEN':
-      return `this line is not valid YAML (${error.message.split('\n')[0]}): a description containing ": ", "#", "[" or "{" must be in quotes`
+      return `this line is not valid YAML (${raw}): text containing ": ", " #", "[", "{" or a quote must be in double quotes`
     default:
-      return `this line is not valid YAML: ${error.message.split('\n')[0]}`
+      return `this line is not valid YAML: ${raw}`
   }
 }

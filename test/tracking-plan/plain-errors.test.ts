@@ -54,6 +54,13 @@ describe('plan lint: mistakes in plain words at file:line', () => {
     expect(out).not.toContain('Block collections')
   })
 
+  it('a colon in an unquoted block-style description', async () => {
+    repo.write(FILE, eventWith('      campaign_id:\n        type: string\n        description: Note: the platform id.\n        examples: [c1]'))
+    const r = await repo.run(['lint'])
+    expect(r.code).toBe(1)
+    expect(r.out).toContain(`${SHOWN}:9: a colon followed by a space in an unquoted value starts a new key: put the text that contains the colon in quotes`)
+  })
+
   it('a typo in a keyword gets a suggestion', async () => {
     const out = await lintWith('      campaign_id: { type: string, requried: true, description: "Campaign id.", examples: [c1] }')
     expect(out).toContain(`${SHOWN}:7: unknown key "requried" in property "campaign_id": did you mean "required"?`)

@@ -46,6 +46,7 @@ describe('tracking plan in a running bridge', () => {
     const created = body.entries.find((e: any) => e.name === 'Referral Created')
     expect(created.producers.map((p: any) => p.source)).toContain('referralcandy')
     expect(created.consumers).toEqual(['segment'])
+    expect(body.idleDestinations).toEqual([])
     expect(created.recent.routed).toBeGreaterThanOrEqual(1)
     expect(created.versions[0].properties.find((p: any) => p.name === 'friend_id')).toMatchObject({ required: true, type: 'string' })
     expect(created.versions[0].properties.find((p: any) => p.name === 'friend_id').filledBy).toContain('referralcandy')

@@ -199,6 +199,8 @@ let catalogue
 async function loadPlan() {
   catalogue = await api('GET', '/admin/plan')
   $('plan-version').textContent = catalogue.fingerprint
+  $('plan-idle').textContent = `No event of the plan reaches: ${catalogue.idleDestinations.join(', ')} (check their subscriptions).`
+  $('plan-idle').hidden = !catalogue.idleDestinations.length
   fill('plan', catalogue.entries.map((e) => {
     const tr = el('tr')
     const name = el('td')
