@@ -49,4 +49,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   // Ctrl-C / SIGTERM reach the bridge, which shuts down gracefully; the demo exits with its code.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal))
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
+  void announceSandboxes(baseUrl, Number(env.SANDBOX_PORT))
+}
+
+/**
+ * Once ready, says where the sandboxes answer: on their own loopback listener (SANDBOX_PORT), or, on a bridge that
+ * predates it, under <baseUrl>/sandbox — then the Postman environment's `sandboxUrl` must say so.
+ */
+async function announceSandboxes(baseUrl: string, sandboxPort: number): Promise<void> {
+  const answers = (url: string) => fetch(url).then((r) => r.ok, () => false)
+  for (let i = 0; i < 240 && !(await answers(`${baseUrl}/healthz`)); i++) await new Promise((r) => setTimeout(r, 250))
+  const own = `http://127.0.0.1:${sandboxPort}/sandbox`
+  if (await answers(`${own}/app/_sandbox/webhooks`)) return console.log(`referral-bridge demo: ready; sandboxUrl = ${own}`)
+  if (await answers(`${baseUrl}/sandbox/app/_sandbox/webhooks`)) {
+    console.log(`referral-bridge demo: ready; this bridge serves the sandboxes at ${baseUrl}/sandbox: set sandboxUrl to that in the Postman environment`)
+  }
 }

@@ -97,14 +97,14 @@ const accepted = (keep: string[] = []) =>
 
 /**
  * Delivery is asynchronous. In a run (newman, the Collection Runner) a request using this is sent again, 250 ms
- * apart, up to 40 times, until `ready`; the effect is asserted on the final answer. Sent by hand, the effect test
+ * apart, up to 80 times (20 s), until `ready`; the effect is asserted on the final answer. Sent by hand, the effect test
  * shows as skipped until it is ready: press Send again.
  */
 const pollPrelude = js(`
   function sendAgainUnless(ready, what) {
     const key = 'attempts_' + pm.info.requestId;
     const attempts = Number(pm.collectionVariables.get(key) || 0);
-    if (!ready && attempts < 40) {
+    if (!ready && attempts < 80) {
       pm.collectionVariables.set(key, attempts + 1);
       pm.execution.setNextRequest(pm.info.requestId);
       pm.test.skip(what + ' (not yet: asking again)', function () {});
