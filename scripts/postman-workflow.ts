@@ -525,6 +525,7 @@ export const folders: Folder[] = [
       {
         operation: 'GET /admin/events/{id}',
         name: 'Event detail: the ReferralCandy webhook, delivered everywhere',
+        description: 'Every webhook request keeps the first id of its answer in `lastEventId`: put `{{lastEventId}}` in the path to follow the webhook you sent last.',
         pathVariables: { id: '{{eventId}}' },
         test: script(pollPrelude, js(`
           pm.test('200', function () { pm.response.to.have.status(200); });
