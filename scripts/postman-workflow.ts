@@ -472,12 +472,17 @@ export const folders: Folder[] = [
           { key: 'X-Shopify-Hmac-Sha256', value: '{{signature}}' },
           { key: 'X-Shopify-Topic', value: 'orders/create' },
           { key: 'X-Shopify-Shop-Domain', value: 'demo-shop.myshopify.com' },
-          { key: 'X-Shopify-Webhook-Id', value: '{{shopifyWebhookId}}' }
+          { key: 'X-Shopify-API-Version', value: '2025-07' },
+          { key: 'X-Shopify-Webhook-Id', value: '{{shopifyWebhookId}}' },
+          { key: 'X-Shopify-Event-Id', value: '{{shopifyEventId}}' },
+          { key: 'X-Shopify-Triggered-At', value: '{{nowIso}}' }
         ],
         body: json(shopifyBody),
         // Shopify: base64 HMAC-SHA256(app client secret, raw body) (shopify.dev/docs/apps/build/webhooks/verify-deliveries).
         prerequest: script(signingPrelude, js(`
+          // Shopify's delivery headers (shopify.dev/docs/apps/build/webhooks/verify-deliveries): a fresh webhook and event id per Send.
           pm.variables.set('shopifyWebhookId', 'b54557e4-' + pm.variables.get('uid'));
+          pm.variables.set('shopifyEventId', 'e-' + pm.variables.get('uid'));
           pm.variables.set('signature', cryptoJs.HmacSHA256(body, secret('SHOPIFY_WEBHOOK_SECRET')).toString(cryptoJs.enc.Base64));
         `)),
         test: accepted()
