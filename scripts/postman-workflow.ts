@@ -5,8 +5,8 @@
  * generator fails when an API operation has no request here or a request names an operation that no longer exists.
  *
  * Scripts run in Postman's sandbox (and newman's): `pm` and `require('crypto-js')` come from it
- * (learning.postman.com/docs/tests-and-scripts/write-scripts/postman-sandbox-reference/). They are plain ES2020
- * strings here; keep `${` out of them.
+ * (learning.postman.com/docs/tests-and-scripts/write-scripts/postman-sandbox-reference/). They are ES2020 text in
+ * TypeScript template strings: `${…}` is TypeScript's interpolation here, so the scripts concatenate strings instead.
  */
 import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
