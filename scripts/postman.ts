@@ -1,52 +1,120 @@
 /**
  * Generates docs/referral-bridge.postman_collection.json (Postman Collection v2.1) from the bridge's OpenAPI
- * document, so the collection never drifts from the API. `npm run docs:postman`; `--check` fails when stale.
+ * document (methods, paths, auth, content types, descriptions) and the hand-kept workflow in
+ * scripts/postman-workflow.ts (order, example bodies, signing pre-request scripts, tests). `npm run docs:postman`;
+ * `--check` fails when the file is stale, when an API operation has no request in the workflow, or when a request
+ * uses a variable that neither the environment (docs/referral-bridge.postman_environment.json), the collection
+ * nor a script defines.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { loadSources } from '../src/sources/registry.ts'
 import { openApiDocument } from '../src/server/openapi.ts'
+import { collectionPrerequest, folders, type Step } from './postman-workflow.ts'
 
 const OUT = 'docs/referral-bridge.postman_collection.json'
+const ENVIRONMENT = 'docs/referral-bridge.postman_environment.json'
+
+const event = (listen: 'prerequest' | 'test', code: string) => ({ listen, script: { type: 'text/javascript', exec: code.split('\n') } })
+
+/** The run stops before requests kept out of the runner (the SSE stream never ends by design). */
+const STOP_RUN = [
+  '',
+  '// The rest of the collection is kept out of the runner (an event stream stays open by design): the run ends here.',
+  'pm.execution.setNextRequest(null);'
+].join('\n')
 
 export async function postmanCollection(): Promise<object> {
   const version = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version
-  const doc = openApiDocument(await loadSources(), version)
-  const folders = new Map<string, any[]>()
+  const sources = await loadSources()
+  const doc = openApiDocument(sources, version)
+  const operations = new Map<string, any>()
   for (const [path, ops] of Object.entries<Record<string, any>>(doc.paths)) {
-    for (const [method, op] of Object.entries<any>(ops)) {
-      const tag = op.tags?.[0] ?? 'other'
-      const segments = path.replace(/^\//, '').split('/').map((s) => s.replace(/^\{(.+)\}$/, ':$1'))
-      const contentType = op.requestBody ? Object.keys(op.requestBody.content)[0] : undefined
-      const headers = [
-        ...(contentType ? [{ key: 'Content-Type', value: contentType }] : []),
-        ...(op.security ? [{ key: 'Authorization', value: op.security[0].appKey ? 'Bearer {{appApiKey}}' : 'Bearer {{adminToken}}' }] : [])
-      ]
-      const item = {
-        name: op.summary,
-        request: {
-          method: method.toUpperCase(),
-          header: headers,
-          url: { raw: `{{baseUrl}}/${segments.join('/')}`, host: ['{{baseUrl}}'], path: segments },
-          description: op.description ?? op.summary,
-          ...(op.requestBody ? { body: { mode: 'raw', raw: '{}', options: { raw: { language: 'json' } } } } : {})
-        }
+    for (const [method, op] of Object.entries<any>(ops)) operations.set(`${method.toUpperCase()} ${path}`, op)
+  }
+
+  const steps = folders.flatMap((f) => f.steps)
+  const problems: string[] = []
+  const uncovered = [...operations.keys()].filter((key) => !steps.some((s) => s.operation === key))
+  if (uncovered.length) problems.push(`no request in scripts/postman-workflow.ts for ${uncovered.join(', ')}`)
+  const lastRunnerStep = steps.map((s) => s.runner !== false).lastIndexOf(true)
+  if (steps.slice(0, lastRunnerStep).some((s) => s.runner === false)) problems.push('requests kept out of the runner must come last')
+
+  const names = new Set<string>()
+  const item = (step: Step, index: number) => {
+    const op = step.operation ? operations.get(step.operation) : undefined
+    if (step.operation && !op) problems.push(`${step.operation} is not in the OpenAPI document`)
+    const [method, path] = step.operation ? step.operation.split(' ') : [step.sandbox!.method, step.sandbox!.path]
+    const name = step.name ?? op?.summary ?? `${method} ${path}`
+    if (names.has(name)) problems.push(`two requests are named "${name}"`)
+    names.add(name)
+    if (!/pm\.test\(/.test(step.test)) problems.push(`"${name}" has no pm.test`)
+    const segments = path!.replace(/^\//, '').split('/').map((s) => s.replace(/^\{(.+)\}$/, ':$1'))
+    const variables = segments.filter((s) => s.startsWith(':')).map((s) => s.slice(1))
+    for (const v of variables) if (!step.pathVariables?.[v]) problems.push(`"${name}" leaves :${v} unfilled`)
+    const host = step.operation ? '{{baseUrl}}' : '{{sandboxUrl}}'
+    const contentType = op?.requestBody ? Object.keys(op.requestBody.content)[0] : step.body ? 'application/json' : undefined
+    const headers = [
+      ...(contentType ? [{ key: 'Content-Type', value: contentType }] : []),
+      ...(op?.security ? [{ key: 'Authorization', value: op.security[0].appKey ? 'Bearer {{BRIDGE_APP_API_KEY}}' : 'Bearer {{BRIDGE_ADMIN_TOKEN}}' }] : []),
+      ...(step.headers ?? [])
+    ]
+    const query = step.query ?? []
+    const raw = `${host}/${segments.join('/')}${query.length ? `?${query.map((q) => `${q.key}=${q.value}`).join('&')}` : ''}`
+    const body = !step.body
+      ? undefined
+      : 'raw' in step.body
+        ? { mode: 'raw', raw: step.body.raw, options: { raw: { language: step.body.language ?? 'json' } } }
+        : { mode: 'urlencoded', urlencoded: step.body.urlencoded.map((f) => ({ ...f, type: 'text' })) }
+    const test = index === lastRunnerStep && steps.some((s) => s.runner === false) ? step.test + STOP_RUN : step.test
+    return {
+      name,
+      event: [...(step.prerequest ? [event('prerequest', step.prerequest)] : []), event('test', test)],
+      request: {
+        method,
+        header: headers,
+        ...(body ? { body } : {}),
+        url: {
+          raw,
+          host: [host],
+          path: segments,
+          ...(query.length ? { query } : {}),
+          ...(variables.length ? { variable: variables.map((key) => ({ key, value: step.pathVariables![key] })) } : {})
+        },
+        description: [step.description, op?.description ?? op?.summary].filter(Boolean).join('\n\n')
       }
-      folders.set(tag, [...(folders.get(tag) ?? []), item])
     }
   }
-  return {
+  let index = 0
+  const items = folders.map((f) => ({ name: f.name, description: f.description, item: f.steps.map((s) => item(s, index++)) }))
+
+  // Chained values (a response id feeding a later request) live in collection variables, declared empty.
+  const scripts = [collectionPrerequest, ...steps.flatMap((s) => [s.prerequest ?? '', s.test])].join('\n')
+  const chained = [...new Set([...scripts.matchAll(/pm\.collectionVariables\.set\('(\w+)'/g)].map((m) => m[1]!))].sort()
+  const local = new Set([...scripts.matchAll(/pm\.variables\.set\('(\w+)'/g)].map((m) => m[1]!))
+  const environment = new Set((JSON.parse(readFileSync(ENVIRONMENT, 'utf8')) as { values: Array<{ key: string }> }).values.map((v) => v.key))
+  for (const secret of ['BRIDGE_ADMIN_TOKEN', 'BRIDGE_APP_API_KEY', ...[...sources.values()].map((s) => s.secretEnv[0]!)]) {
+    if (!environment.has(secret)) problems.push(`${ENVIRONMENT} has no ${secret}`)
+  }
+  const collection = {
     info: {
       name: 'referral-bridge',
-      description: `${doc.info.description}\n\nGenerated from GET /openapi.json by scripts/postman.ts. Webhook requests need the platform's signature header (see each request's description).`,
+      description: [
+        doc.info.description,
+        'A workflow: run it top to bottom (newman, or the Collection Runner) against `npm run demo`, with the environment docs/referral-bridge.postman_environment.json (the same values the demo starts the bridge with). Webhooks are signed by their pre-request scripts with the secrets from the environment, named like the bridge\'s env vars; later requests use ids from earlier answers (collection variables). `sandboxUrl` points at the vendor sandboxes the demo delivers to.',
+        'Generated by scripts/postman.ts from GET /openapi.json and scripts/postman-workflow.ts: edit those, then `npm run docs:postman`.'
+      ].join('\n\n'),
       schema: 'https://schema.getpostman.com/json/collection/v2.1.0/collection.json'
     },
-    variable: [
-      { key: 'baseUrl', value: 'http://localhost:3000' },
-      { key: 'adminToken', value: '' },
-      { key: 'appApiKey', value: '' }
-    ],
-    item: [...folders.entries()].map(([name, item]) => ({ name, item }))
+    event: [event('prerequest', collectionPrerequest)],
+    variable: chained.map((key) => ({ key, value: '' })),
+    item: items
   }
+  const text = JSON.stringify(collection)
+  const known = new Set([...environment, ...chained, ...local])
+  const unknown = [...new Set([...text.matchAll(/\{\{([^}]+)\}\}/g)].map((m) => m[1]!))].filter((v) => !known.has(v))
+  if (unknown.length) problems.push(`variables defined nowhere: ${unknown.join(', ')}`)
+  if (problems.length) throw new Error(`the Postman collection cannot be generated:\n- ${problems.join('\n- ')}`)
+  return collection
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
