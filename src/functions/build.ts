@@ -32,8 +32,8 @@ export class FunctionBuildError extends Error {
 const NAME_RE = /^[a-z0-9][a-z0-9-_]*$/
 const HANDLER_RE = /^async function (onIdentify|onTrack|onPage|onScreen|onGroup|onAlias|onDelete|onBatch)\s*\(/m
 
-export async function listFunctions(root = projectRoot): Promise<string[]> {
-  const dir = path.join(root, 'destination-functions')
+export async function listFunctions(root = projectRoot, functionsDir?: string): Promise<string[]> {
+  const dir = functionsDir ?? path.join(root, 'destination-functions')
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
   const names: string[] = []
   for (const e of entries) {
