@@ -279,6 +279,9 @@ describe('function runtime: Segment fidelity', () => {
           const res = await fetch(new Request(settings.url + '/x', { method: 'post', headers, body: JSON.stringify(event) }))
           const buf = await res.clone().buffer()
           const timedOut = await fetch(settings.url + '/slow', { timeout: 50 }).then(() => 'no', (e) => e.name + ':' + e.type)
+          const endpoint = new URL(settings.url + '/u')
+          endpoint.searchParams.set('ts', event.timestamp)
+          await fetch(endpoint, { method: 'post', body: '{}' })
           report({ body: await res.json(), cookies: res.headers.raw()['set-cookie'], isBuffer: Buffer.isBuffer(buf), timedOut, response: new Response('x').status })
         }`,
         { globals: { report: (v: unknown) => (seen = v) } }
