@@ -89,11 +89,32 @@ function hsItemFromEvent(event, settings) {
   }
   return { email, properties };
 }
+const HS_DEFAULT_BASE_URL = "https://api.hubapi.com";
 function hsClient(settings) {
   const accessToken = hsString(settings.accessToken);
   if (!accessToken) throw new ValidationError("accessToken setting is required (HubSpot private app token)");
-  const basePath = hsString(settings.baseUrl)?.replace(/\/+$/, "");
-  return new hubspotlib.hubspot.Client({ accessToken, ...basePath ? { basePath } : {} });
+  const base = (hsString(settings.baseUrl) ?? HS_DEFAULT_BASE_URL).replace(/\/+$/, "");
+  const call = async (method, path, body) => {
+    const headers = new Headers({ Authorization: `Bearer ${accessToken}`, Accept: "application/json" });
+    if (body !== void 0) headers.set("Content-Type", "application/json");
+    const res = await fetch(`${base}${path}`, { method, headers, ...body !== void 0 ? { body: JSON.stringify(body) } : {} });
+    const text = await res.text();
+    let parsed = {};
+    try {
+      parsed = text ? JSON.parse(text) : {};
+    } catch {
+      parsed = { message: text.slice(0, 200) };
+    }
+    if (res.status >= 200 && res.status < 300) return parsed;
+    const error = { code: res.status, body: parsed, headers: { ...res.headers.get("retry-after") ? { "retry-after": res.headers.get("retry-after") } : {} }, message: `HTTP ${res.status}` };
+    throw error;
+  };
+  return {
+    listContactProperties: () => call("GET", "/crm/v3/properties/contacts?archived=false"),
+    createContactProperty: (def) => call("POST", "/crm/v3/properties/contacts", def),
+    upsertContacts: (inputs) => call("POST", "/crm/v3/objects/contacts/batch/upsert", { inputs }),
+    updateContact: (id, properties) => call("PATCH", `/crm/v3/objects/contacts/${encodeURIComponent(id)}`, { properties })
+  };
 }
 async function hsEnsureProperties(client, settings) {
   const referralIdProperty = hsString(settings.referralIdProperty) ?? "referral_id";
@@ -121,12 +142,12 @@ async function hsEnsureProperties(client, settings) {
         options: [{ label: HS_TAG, value: HS_TAG, displayOrder: 0, hidden: false }]
       }
     ];
-    const existing = await client.crm.properties.coreApi.getAll("contacts", false);
+    const existing = await client.listContactProperties();
     const names = new Set(existing.results.map((p) => p.name));
     for (const def of wanted) {
       if (names.has(def.name)) continue;
       try {
-        await client.crm.properties.coreApi.create("contacts", def);
+        await client.createContactProperty(def);
       } catch (err) {
         if (hsFailure(err).status !== 409) throw err;
       }
@@ -139,9 +160,7 @@ async function hsUpsert(client, items, deadline = Infinity) {
     return items.map(() => ({ status: 503, message: "not sent: batch time budget used up before this contact; retry" }));
   }
   try {
-    await client.crm.contacts.batchApi.upsert({
-      inputs: items.map((item) => ({ id: item.email, idProperty: "email", properties: item.properties }))
-    });
+    await client.upsertContacts(items.map((item) => ({ id: item.email, idProperty: "email", properties: item.properties })));
     return items.map(() => void 0);
   } catch (err) {
     const f = hsFailure(err);
@@ -153,7 +172,7 @@ async function hsUpsert(client, items, deadline = Infinity) {
     }
     if (f.status === 409 && f.existingId) {
       try {
-        await client.crm.contacts.basicApi.update(f.existingId, { properties: items[0].properties });
+        await client.updateContact(f.existingId, items[0].properties);
         return [void 0];
       } catch (updateErr) {
         return [hsFailure(updateErr)];
@@ -165,7 +184,8 @@ async function hsUpsert(client, items, deadline = Infinity) {
 function hsFailure(err) {
   const e = err;
   if (typeof e?.code !== "number") {
-    return { status: 503, message: `network error talking to HubSpot: ${e?.message ?? String(err)}` };
+    const code = err?.code;
+    return { status: 503, message: `network error talking to HubSpot: ${typeof code === "string" ? `${code} ` : ""}${e?.message ?? String(err)}` };
   }
   const body = e.body && typeof e.body === "object" ? e.body : {};
   const detail = [body.category, body.policyName, body.message].filter(Boolean).join(" ");
