@@ -184,7 +184,7 @@ function sfFailure(err) {
   const message = e?.message ?? String(err);
   if (e?.name === "ValidationError") return { status: 400, kind: "settings", code: "SETTINGS", message };
   const code = String(e?.errorCode ?? e?.name ?? "UNKNOWN");
-  const fields = Array.isArray(e?.data?.fields) ? e.data.fields : void 0;
+  const fields = Array.isArray(e?.data?.fields) ? e.data.fields : Array.isArray(e?.fields) ? e.fields : void 0;
   const label = `Salesforce ${code}: ${message}`;
   if (code === "INVALID_SESSION_ID") {
     return { status: 401, kind: "settings", code, message: `${label} (the session expired or is invalid; configure clientId/clientSecret/refreshToken so it can be refreshed)` };
