@@ -85,7 +85,7 @@ async function kvRequest(settings, path, body) {
     });
   } catch (err) {
     const e = err;
-    const why = e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
+    const why = e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
     const retry = new RetryError(`network error talking to Klaviyo: ${why}`);
     throw retry;
   }
