@@ -23,7 +23,7 @@ import { Webhook } from 'standardwebhooks'
 import { startBridge } from '../src/bridge.ts'
 import { loadConfig } from '../src/config.ts'
 import { createLogger } from '../src/log.ts'
-import { klaviyoDestination } from '../src/functions/klaviyo-destination.ts'
+import { functionFolderDestination } from '../src/destinations/registry.ts'
 import { createKlaviyoSandbox } from '../src/sandboxes/klaviyo.ts'
 import { serveSandbox } from '../src/sandboxes/serve.ts'
 
@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     config: loadConfig(env),
     logger: createLogger(process.env.LOG_LEVEL ?? 'warn'),
     sandboxes: false,
-    destinations: async () => [await klaviyoDestination({ env: { ...env, KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
+    destinations: async () => [await functionFolderDestination('klaviyo', { env: { ...env, KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
   })
   try {
     const at = new Date()

@@ -7,8 +7,10 @@
  * This is a global script (no top-level import/export), so these names are visible to the whole TypeScript
  * program; only destination-functions/ may rely on them at runtime.
  *
- * Already typed by lib.dom / @types/node and therefore not redeclared: fetch, btoa, atob, Buffer, console, URL,
- * URLSearchParams, setTimeout, clearTimeout. `crypto` is Node's `crypto` module in Segment (not Web Crypto); its
+ * Already typed by lib.dom / @types/node and therefore not redeclared: fetch, Headers, Request, Response, FormData,
+ * btoa, atob, Buffer, console, URL, URLSearchParams, setTimeout, setInterval (and clear*). At run time `fetch` and its
+ * classes are node-fetch 2's and `FormData` is form-data 2.4.0 (docs/functions-runtime.md): the WHATWG types
+ * cover what both share; node-fetch's extras (`res.buffer()`, `headers.raw()`, `{timeout}`) are not typed. `crypto` is Node's `crypto` module in Segment (not Web Crypto); its
  * most used functions are merged into the `Crypto` interface below so `crypto.createHash(...)` type-checks.
  */
 
@@ -52,7 +54,21 @@ declare const cache: SegmentFunctionCache
 
 declare const _: typeof import('lodash')
 declare const hubspotlib: { hubspot: typeof import('@hubspot/api-client') }
+/**
+ * At run time this is jsforce **1.11.0** (Segment's documented version, npm alias `jsforce1`). 1.11 ships no types,
+ * so these are jsforce 3's: stick to what both have (Connection, OAuth2, request, sobject); the tests run on 1.11.
+ */
 declare const jsforce: typeof import('jsforce')
+/** moment-timezone 0.5.31. */
+declare const moment: typeof import('moment-timezone')
+// Documented globals whose packages ship no types at these versions: typed loosely on purpose.
+declare const jsonwebtoken: any
+declare const xml: (value: unknown, options?: unknown) => string
+declare const xml2js: any
+declare const uuidv5: { uuidv5: (namespace: string, name: string, binary?: boolean) => string }
+declare const OAuth: any
+declare const zlib: { zlib: typeof import('node:zlib') }
+declare const https: typeof import('node:https')
 
 /** Node's crypto module (Segment exposes `crypto` = require('crypto')). */
 interface Crypto {

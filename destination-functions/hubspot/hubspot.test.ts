@@ -10,8 +10,8 @@ import type { Message } from '../../src/messages.ts'
 import type { Destination } from '../../src/destinations/types.ts'
 
 /**
- * The BUILT artifact (dist/functions/hubspot.js) in the Segment-like runtime, talking over real HTTP through the
- * official @hubspot/api-client to the HubSpot sandbox.
+ * The BUILT artifact (dist/functions/hubspot.js) in the Segment-like runtime, talking over real HTTP (the runtime's
+ * node-fetch 2 `fetch`, CRM v3 REST) to the HubSpot sandbox.
  */
 const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555'
 let code: string

@@ -1,9 +1,14 @@
 /**
  * HubSpot destination function (Segment Functions runtime, Node 20): upserts referral contacts keyed on email.
  *
- * Written without imports, against Segment's documented globals only (see ../globals.d.ts): `hubspotlib.hubspot`
- * (@hubspot/api-client), `cache`, `crypto`, and the error classes. Built into one plain script by
- * `referral-bridge functions build hubspot` (dist/functions/hubspot.js) — paste or deploy that file.
+ * Written without imports, against Segment's documented globals only (see ../globals.d.ts): `fetch` (node-fetch 2),
+ * `cache`, `crypto`, and the error classes. Built into one plain script by `referral-bridge functions build hubspot`
+ * (dist/functions/hubspot.js) — paste or deploy that file.
+ *
+ * Why `fetch` and not `hubspotlib.hubspot`: Segment documents no version of @hubspot/api-client
+ * (segment-docs runtime.md), and batch upsert by `idProperty` only exists in recent clients. The four REST calls
+ * below (CRM v3: properties list/create, contacts batch/upsert, contact update) are the same ones the client makes,
+ * and work whatever client version a workspace has.
  *
  * Settings: accessToken (private-app token, required), baseUrl (optional, our extension: API base URL, e.g. the
  * local sandbox), referralIdProperty (default referral_id). See README.md for the full contract.
@@ -127,12 +132,42 @@ function hsItemFromEvent(event: SegmentEvent, settings: FunctionSettings): HsIte
 
 // ---- HubSpot calls -------------------------------------------------------------------------------------------
 
+const HS_DEFAULT_BASE_URL = 'https://api.hubapi.com'
+
+/** A thrown HubSpot answer, shaped like @hubspot/api-client's ApiException (code, body, headers) for hsFailure. */
+interface HsHttpError {
+  code: number
+  body: any
+  headers: Record<string, string>
+  message: string
+}
+
 function hsClient(settings: FunctionSettings) {
   const accessToken = hsString(settings.accessToken)
   if (!accessToken) throw new ValidationError('accessToken setting is required (HubSpot private app token)')
-  const basePath = hsString(settings.baseUrl)?.replace(/\/+$/, '')
-  // No SDK retries: Segment (or our queue) owns retries, and the call must finish within 5 s.
-  return new hubspotlib.hubspot.Client({ accessToken, ...(basePath ? { basePath } : {}) })
+  const base = (hsString(settings.baseUrl) ?? HS_DEFAULT_BASE_URL).replace(/\/+$/, '')
+  // No retries here: Segment (or our queue) owns retries, and the call must finish within 5 s.
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const headers = new Headers({ Authorization: `Bearer ${accessToken}`, Accept: 'application/json' })
+    if (body !== undefined) headers.set('Content-Type', 'application/json')
+    const res = await fetch(`${base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+    const text = await res.text()
+    let parsed: any = {}
+    try {
+      parsed = text ? JSON.parse(text) : {}
+    } catch {
+      parsed = { message: text.slice(0, 200) }
+    }
+    if (res.status >= 200 && res.status < 300) return parsed
+    const error: HsHttpError = { code: res.status, body: parsed, headers: { ...(res.headers.get('retry-after') ? { 'retry-after': res.headers.get('retry-after')! } : {}) }, message: `HTTP ${res.status}` }
+    throw error
+  }
+  return {
+    listContactProperties: () => call('GET', '/crm/v3/properties/contacts?archived=false') as Promise<{ results: Array<{ name: string }> }>,
+    createContactProperty: (def: unknown) => call('POST', '/crm/v3/properties/contacts', def),
+    upsertContacts: (inputs: Array<{ id: string; idProperty: string; properties: Record<string, string> }>) => call('POST', '/crm/v3/objects/contacts/batch/upsert', { inputs }),
+    updateContact: (id: string, properties: Record<string, string>) => call('PATCH', `/crm/v3/objects/contacts/${encodeURIComponent(id)}`, { properties })
+  }
 }
 
 type HsClient = ReturnType<typeof hsClient>
@@ -164,12 +199,12 @@ async function hsEnsureProperties(client: HsClient, settings: FunctionSettings):
         options: [{ label: HS_TAG, value: HS_TAG, displayOrder: 0, hidden: false }]
       }
     ]
-    const existing = await client.crm.properties.coreApi.getAll('contacts', false)
+    const existing = await client.listContactProperties()
     const names = new Set(existing.results.map((p) => p.name))
     for (const def of wanted) {
       if (names.has(def.name)) continue
       try {
-        await client.crm.properties.coreApi.create('contacts', def as any)
+        await client.createContactProperty(def)
       } catch (err) {
         // 409: another instance created it between our list and our create; that is what we wanted.
         if (hsFailure(err).status !== 409) throw err
@@ -191,9 +226,7 @@ async function hsUpsert(client: HsClient, items: HsItem[], deadline = Infinity):
     return items.map(() => ({ status: 503, message: 'not sent: batch time budget used up before this contact; retry' }))
   }
   try {
-    await client.crm.contacts.batchApi.upsert({
-      inputs: items.map((item) => ({ id: item.email, idProperty: 'email', properties: item.properties }))
-    })
+    await client.upsertContacts(items.map((item) => ({ id: item.email, idProperty: 'email', properties: item.properties })))
     return items.map(() => undefined)
   } catch (err) {
     const f = hsFailure(err)
@@ -205,7 +238,7 @@ async function hsUpsert(client: HsClient, items: HsItem[], deadline = Infinity):
     }
     if (f.status === 409 && f.existingId) {
       try {
-        await client.crm.contacts.basicApi.update(f.existingId, { properties: items[0]!.properties })
+        await client.updateContact(f.existingId, items[0]!.properties)
         return [undefined]
       } catch (updateErr) {
         return [hsFailure(updateErr)]
@@ -215,11 +248,12 @@ async function hsUpsert(client: HsClient, items: HsItem[], deadline = Infinity):
   }
 }
 
-/** Any SDK/network error → status + message (+ Retry-After). Network errors count as 503. */
+/** A HubSpot answer or a network error (node-fetch's FetchError) → status + message (+ Retry-After). Network errors count as 503. */
 function hsFailure(err: unknown): HsFailure {
   const e = err as { code?: unknown; body?: any; headers?: Record<string, string>; message?: string; name?: string }
   if (typeof e?.code !== 'number') {
-    return { status: 503, message: `network error talking to HubSpot: ${e?.message ?? String(err)}` }
+    const code = (err as { code?: unknown })?.code
+    return { status: 503, message: `network error talking to HubSpot: ${typeof code === 'string' ? `${code} ` : ''}${e?.message ?? String(err)}` }
   }
   const body = e.body && typeof e.body === 'object' ? e.body : {}
   const detail = [body.category, body.policyName, body.message].filter(Boolean).join(' ')

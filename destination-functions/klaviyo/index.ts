@@ -125,8 +125,9 @@ async function kvRequest(settings: FunctionSettings, path: string, body: unknown
       body: JSON.stringify(body)
     })
   } catch (err) {
-    const e = err as { message?: string; cause?: { code?: string; message?: string } }
-    const why = e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err)
+    // node-fetch 2 (Segment's `fetch`) rejects with a FetchError carrying `code` (ECONNREFUSED, ECONNRESET, ...).
+    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
+    const why = e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err)
     const retry = new RetryError(`network error talking to Klaviyo: ${why}`)
     throw retry
   }

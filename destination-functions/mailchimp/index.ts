@@ -115,8 +115,9 @@ async function mcCall(cfg: { base: string; auth: string; listId: string }, metho
       body: JSON.stringify(body)
     })
   } catch (err) {
-    const e = err as { message?: string; cause?: { code?: string; message?: string } }
-    throw new RetryError(`network error talking to Mailchimp: ${e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err)}`)
+    // node-fetch 2 (Segment's `fetch`) rejects with a FetchError carrying `code` (ECONNREFUSED, ECONNRESET, ...).
+    const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } }
+    throw new RetryError(`network error talking to Mailchimp: ${e?.code ?? e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err)}`)
   }
   if (response.status >= 200 && response.status < 300) {
     await response.text().catch(() => '')

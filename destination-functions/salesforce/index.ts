@@ -255,11 +255,12 @@ async function sfUpsert(conn: SfConnection, lead: SfLead, settings: FunctionSett
 
 /** Any jsforce / network error → a classified failure. Unknown errors are retried (a visible dead letter beats a silent drop). */
 function sfFailure(err: unknown): SfFailure {
-  const e = err as { name?: string; errorCode?: string; message?: string; code?: string; data?: any; cause?: { code?: string } }
+  const e = err as { name?: string; errorCode?: string; message?: string; code?: string; data?: any; fields?: unknown; cause?: { code?: string } }
   const message = e?.message ?? String(err)
   if (e?.name === 'ValidationError') return { status: 400, kind: 'settings', code: 'SETTINGS', message }
   const code = String(e?.errorCode ?? e?.name ?? 'UNKNOWN')
-  const fields = Array.isArray(e?.data?.fields) ? (e.data.fields as string[]) : undefined
+  // jsforce 1.11 (Segment's documented version) copies the error body onto the Error (`e.fields`); jsforce 2+ keeps it in `e.data`.
+  const fields = Array.isArray(e?.data?.fields) ? (e.data.fields as string[]) : Array.isArray(e?.fields) ? (e.fields as string[]) : undefined
   const label = `Salesforce ${code}: ${message}`
   if (code === 'INVALID_SESSION_ID') {
     // Only reached without refresh settings (or when the refreshed session is refused too).

@@ -20,7 +20,7 @@ const USAGE = `referral-bridge <command>
   events show <id>                      a webhook (inbox, message or job id): raw body, messages, attempts
   quarantine list [--source s] [--event e] [--json]
   quarantine replay [--source s]        re-normalize quarantined items with the current plan
-  functions build|deploy|test ...       destination functions (see README)
+  functions new|build|deploy|test ...   destination functions (docs/adding-a-destination.md)
   plan lint|diff|preview|types|docs|push|pull ...   the tracking plan as code (referral-bridge plan help)
   salesforce setup --check | reconcile [--since 30d] | sync-revenue   Salesforce loop (docs/salesforce.md)
   referralcandy poll [--since 7d]       commit referrals the ReferralCandy webhook missed (docs/referralcandy.md)

@@ -3,22 +3,32 @@ import { policyFromEnv, defaultPolicy } from './types.ts'
 import { segmentDestination } from './segment.ts'
 import { NOTIFICATION_DESTINATIONS } from '../notifications/wiring.ts'
 import { mixpanelDestination } from './mixpanel.ts'
-import { hubspotDestination } from '../functions/hubspot-destination.ts'
-import { salesforceDestination } from '../functions/salesforce-destination.ts'
-import { klaviyoDestination } from '../functions/klaviyo-destination.ts'
-import { mailchimpDestination } from '../functions/mailchimp-destination.ts'
+import { projectRoot } from '../functions/build.ts'
+import { defaultFunctionsDir, discoverFunctionFolders } from '../runtime/function-folder.ts'
+import { folderDestination, type DestinationHook } from '../runtime/folder-destination.ts'
+import { klaviyoHook } from './hooks/klaviyo.ts'
+import { salesforceHook } from './hooks/salesforce.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
- * without talks to its local sandbox at `<sandboxBase>/<vendor>` (served by this bridge under /sandbox/).
+ * without talks to its local sandbox at `<sandboxBase>/<vendor>`.
  * `DESTINATIONS` (comma list) restricts the set; default: all.
+ *
+ * Two kinds: the bridge-side ones below (Segment, Mixpanel: official SDKs the Functions runtime does not offer;
+ * in_app and app_webhook come in `extra`), and every folder under `destination-functions/` (or FUNCTIONS_DIR)
+ * with index.ts + function.json, discovered at start (src/runtime/function-folder.ts). Adding a function
+ * destination is adding a folder; nothing here names it.
  */
 export interface RegistryOptions {
   env: NodeJS.ProcessEnv
-  /** e.g. http://127.0.0.1:3000/sandbox */
+  /** e.g. http://127.0.0.1:3001/sandbox */
   sandboxBase: string
   /** Built elsewhere (in_app, app_webhook from src/notifications/wiring.ts), already filtered by DESTINATIONS. */
   extra?: Destination[]
+  /** Default: FUNCTIONS_DIR, else <project>/destination-functions. */
+  functionsDir?: string
+  /** Extra/replacement globals for every function (tests). */
+  globals?: Record<string, unknown>
 }
 
 export type DestinationFactory = (opts: RegistryOptions) => Destination | Promise<Destination>
@@ -46,19 +56,49 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4, batchSize: 10 }, env)
     })
   },
-  // HubSpot through our Segment destination function (destination-functions/hubspot), run in the local Functions runtime.
-  hubspot: hubspotDestination,
-  // Klaviyo (friend sign-up is time-sensitive: priority lane + SLA) and Mailchimp, through their destination functions.
-  klaviyo: klaviyoDestination,
-  mailchimp: mailchimpDestination,
-  salesforce: salesforceDestination
+}
+
+/** Bridge-side extras of function destinations, by folder name (see each hook for why it cannot live in the function). */
+export const destinationHooks: Record<string, DestinationHook> = {
+  klaviyo: klaviyoHook,
+  salesforce: salesforceHook
+}
+
+export function functionsDirFrom(opts: Pick<RegistryOptions, 'env' | 'functionsDir'>): string {
+  return opts.functionsDir ?? (opts.env.FUNCTIONS_DIR || defaultFunctionsDir(projectRoot))
 }
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {
+  const functionsDir = functionsDirFrom(opts)
+  const folders = discoverFunctionFolders(functionsDir).filter((f) => f.bridge)
+  const clash = folders.find((f) => destinationFactories[f.name])
+  if (clash) throw new Error(`${functionsDir}/${clash.name}: "${clash.name}" is a bridge-side destination; name the folder differently`)
   const wanted = opts.env.DESTINATIONS?.split(',').map((s) => s.trim()).filter(Boolean)
-  const known = [...Object.keys(destinationFactories), ...NOTIFICATION_DESTINATIONS]
+  const known = [...Object.keys(destinationFactories), ...folders.map((f) => f.name), ...NOTIFICATION_DESTINATIONS]
   const unknown = wanted?.filter((w) => !known.includes(w)) ?? []
   if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${known.join(', ')})`)
-  const names = (wanted ?? Object.keys(destinationFactories)).filter((n) => destinationFactories[n])
-  return [...(await Promise.all(names.map((n) => destinationFactories[n](opts)))), ...(opts.extra ?? [])]
+  const chosen = (n: string) => !wanted || wanted.includes(n)
+  const bridgeSide = Object.keys(destinationFactories).filter(chosen)
+  const built = await Promise.all([
+    ...bridgeSide.map((n) => destinationFactories[n]!(opts)),
+    ...folders
+      .filter((f) => chosen(f.name))
+      .map(async (f) => {
+        const d = await folderDestination(f, { env: opts.env, sandboxBase: opts.sandboxBase, functionsDir, hook: destinationHooks[f.name], globals: opts.globals })
+        // Named explicitly but neither configured nor sandboxed: say so instead of silently delivering nowhere.
+        if (!d && wanted) throw new Error(`DESTINATIONS names ${f.name}, but it is not configured and names no sandbox in its function.json`)
+        return d
+      })
+  ])
+  return [...built.filter((d): d is Destination => !!d), ...(opts.extra ?? [])]
+}
+
+/** One function destination by folder name, exactly as createDestinations builds it (tests, CLIs, benchmarks). */
+export async function functionFolderDestination(name: string, opts: RegistryOptions): Promise<Destination> {
+  const functionsDir = functionsDirFrom(opts)
+  const folder = discoverFunctionFolders(functionsDir).find((f) => f.name === name && f.bridge)
+  if (!folder) throw new Error(`no function folder "${name}" with a bridge block under ${functionsDir}`)
+  const d = await folderDestination(folder, { env: opts.env, sandboxBase: opts.sandboxBase, functionsDir, hook: destinationHooks[name], globals: opts.globals })
+  if (!d) throw new Error(`${name} is not configured and names no sandbox in its function.json`)
+  return d
 }

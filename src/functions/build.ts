@@ -32,8 +32,8 @@ export class FunctionBuildError extends Error {
 const NAME_RE = /^[a-z0-9][a-z0-9-_]*$/
 const HANDLER_RE = /^async function (onIdentify|onTrack|onPage|onScreen|onGroup|onAlias|onDelete|onBatch)\s*\(/m
 
-export async function listFunctions(root = projectRoot): Promise<string[]> {
-  const dir = path.join(root, 'destination-functions')
+export async function listFunctions(root = projectRoot, functionsDir?: string): Promise<string[]> {
+  const dir = functionsDir ?? path.join(root, 'destination-functions')
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => [])
   const names: string[] = []
   for (const e of entries) {
@@ -58,10 +58,17 @@ export function checkArtifact(code: string): string[] {
   return problems
 }
 
-export async function buildFunction(name: string, opts: { root?: string; outDir?: string } = {}): Promise<BuiltFunction> {
+export interface BuildOptions {
+  root?: string
+  outDir?: string
+  /** Where the function folders are (default `<root>/destination-functions`; the bridge's FUNCTIONS_DIR). */
+  functionsDir?: string
+}
+
+export async function buildFunction(name: string, opts: BuildOptions = {}): Promise<BuiltFunction> {
   if (!NAME_RE.test(name)) throw new FunctionBuildError(`invalid function name "${name}"`)
   const root = opts.root ?? projectRoot
-  const source = path.join(root, 'destination-functions', name, 'index.ts')
+  const source = path.join(opts.functionsDir ?? path.join(root, 'destination-functions'), name, 'index.ts')
   const ts = await readFile(source, 'utf8').catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new FunctionBuildError(`no function "${name}": ${path.relative(root, source)} does not exist`)
     throw err
@@ -102,12 +109,14 @@ export async function buildFunction(name: string, opts: { root?: string; outDir?
 const cached = new Map<string, Promise<BuiltFunction>>()
 
 /** Builds once per process (the registry calls this at startup). */
-export function builtFunction(name: string): Promise<BuiltFunction> {
-  let p = cached.get(name)
+export function builtFunction(name: string, functionsDir?: string): Promise<BuiltFunction> {
+  const key = `${functionsDir ?? ''}\0${name}`
+  let p = cached.get(key)
   if (!p) {
-    p = buildFunction(name)
-    p.catch(() => cached.delete(name))
-    cached.set(name, p)
+    // A folder outside the project (FUNCTIONS_DIR, tests) builds next to itself, never into our dist/.
+    p = buildFunction(name, functionsDir ? { functionsDir, outDir: path.join(functionsDir, '.dist') } : {})
+    p.catch(() => cached.delete(key))
+    cached.set(key, p)
   }
   return p
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { SegmentPublicApi } from '../segment/public-api.ts'
 import path from 'node:path'
 import { buildFunction, projectRoot, type BuiltFunction } from './build.ts'
+import { readFunctionFolder } from '../runtime/function-folder.ts'
 
 /**
  * Creates or updates a destination function through the Segment Public API (segmentio/public-api-sdk-typescript
@@ -28,6 +29,19 @@ export interface DeployOptions {
   fetch?: typeof fetch
   /** Max wait honoured for one Retry-After (ms). */
   maxRetryAfterMs?: number
+  /** Also create/update the destination instance on this source, with settings from env (function.json bridge.settings). */
+  sourceId?: string
+}
+
+export interface InstanceResult {
+  action: 'create' | 'update' | 'unchanged'
+  id?: string
+  name: string
+  sourceId: string
+  /** Names only: values may be secrets and are never printed. */
+  settingNames: string[]
+  /** Settings whose env var is unset (required ones make the deploy fail). */
+  missing: string[]
 }
 
 export interface DeployResult {
@@ -38,13 +52,23 @@ export interface DeployResult {
   sha256: string
   /** Unified-style diff of code and settings (remote → local); empty when unchanged. */
   diff: string
+  instance?: InstanceResult
 }
 
 interface RemoteFunction {
   id: string
   displayName: string
   code: string
+  catalogId?: string
   settings?: FunctionManifest['settings']
+}
+
+interface RemoteDestination {
+  id: string
+  name: string
+  sourceId: string
+  metadata?: { id?: string }
+  settings?: Record<string, unknown>
 }
 
 export { SegmentApiError } from '../segment/public-api.ts'
@@ -91,20 +115,76 @@ export async function deployFunction(name: string, opts: DeployOptions = {}): Pr
   const diff = [codeDiff, settingsDiff].filter(Boolean).join('\n')
   const base_ = { dryRun: !!opts.dryRun, displayName: manifest.displayName, sha256: built.sha256, diff }
 
-  if (existing && !diff) return { ...base_, action: 'unchanged', id: existing.id }
-  if (opts.dryRun) return { ...base_, action: existing ? 'update' : 'create', id: existing?.id }
-  if (existing) {
+  let result: DeployResult
+  let catalogId = existing?.catalogId
+  if (existing && !diff) result = { ...base_, action: 'unchanged', id: existing.id }
+  else if (opts.dryRun) result = { ...base_, action: existing ? 'update' : 'create', id: existing?.id }
+  else if (existing) {
     await call('PATCH', `/functions/${encodeURIComponent(existing.id)}`, { code: built.code, settings: manifest.settings })
-    return { ...base_, action: 'update', id: existing.id }
+    result = { ...base_, action: 'update', id: existing.id }
+  } else {
+    const created = await call<{ function: RemoteFunction }>('POST', '/functions', {
+      code: built.code,
+      displayName: manifest.displayName,
+      resourceType: 'DESTINATION',
+      settings: manifest.settings,
+      ...(manifest.description ? { description: manifest.description } : {})
+    })
+    catalogId = created.function.catalogId
+    result = { ...base_, action: 'create', id: created.function.id }
   }
-  const created = await call<{ function: RemoteFunction }>('POST', '/functions', {
-    code: built.code,
-    displayName: manifest.displayName,
-    resourceType: 'DESTINATION',
-    settings: manifest.settings,
-    ...(manifest.description ? { description: manifest.description } : {})
-  })
-  return { ...base_, action: 'create', id: created.function.id }
+  if (opts.sourceId) result.instance = await deployInstance(name, manifest.displayName, catalogId, opts.sourceId, { env, root: opts.root, dryRun: !!opts.dryRun, call })
+  return result
+}
+
+/**
+ * The destination instance that connects the function to a source: found among `GET /destinations` by source and
+ * catalog id (metadata.id = the function's catalogId), then `POST /destinations` or `PATCH /destinations/{id}`
+ * with the setting values read from the env vars function.json's bridge block names. A required setting without
+ * its env var fails before anything is written; optional ones are reported as not set.
+ */
+async function deployInstance(
+  name: string,
+  displayName: string,
+  catalogId: string | undefined,
+  sourceId: string,
+  ctx: { env: NodeJS.ProcessEnv; root?: string; dryRun: boolean; call: <T>(method: string, url: string, body?: unknown) => Promise<T> }
+): Promise<InstanceResult> {
+  const folder = readFunctionFolder(path.join(ctx.env.FUNCTIONS_DIR || path.join(ctx.root ?? projectRoot, 'destination-functions'), name))
+  const settings: Record<string, unknown> = {}
+  const missing: string[] = []
+  for (const s of folder.settings) {
+    const envVar = folder.bridge?.settings[s.name]?.env
+    const value = envVar ? ctx.env[envVar] : undefined
+    if (value === undefined || value === '') {
+      if (s.required) throw new Error(`--source: setting ${s.name} is required; set ${envVar ?? `an env var for it in ${name}/function.json bridge.settings`}`)
+      missing.push(s.name)
+      continue
+    }
+    settings[s.name] = s.type === 'BOOLEAN' ? value === 'true' : s.type === 'TEXT_MAP' || s.type === 'ARRAY' ? JSON.parse(value) : value
+  }
+  const base = { name: displayName, sourceId, settingNames: Object.keys(settings), missing }
+  if (!catalogId) {
+    // A dry run of a function not created yet: no catalog id to look for.
+    return { ...base, action: 'create' }
+  }
+  let found: RemoteDestination | undefined
+  let cursor: string | undefined
+  do {
+    const q = new URLSearchParams({ 'pagination.count': '100', ...(cursor ? { 'pagination.cursor': cursor } : {}) })
+    const page = await ctx.call<{ destinations: RemoteDestination[]; pagination?: { next?: string } }>('GET', `/destinations?${q}`)
+    found = page.destinations.find((d) => d.sourceId === sourceId && d.metadata?.id === catalogId)
+    cursor = page.pagination?.next ?? undefined
+  } while (!found && cursor)
+  if (found) {
+    const same = Object.entries(settings).every(([k, v]) => JSON.stringify(found!.settings?.[k]) === JSON.stringify(v))
+    if (same) return { ...base, action: 'unchanged', id: found.id }
+    if (!ctx.dryRun) await ctx.call('PATCH', `/destinations/${encodeURIComponent(found.id)}`, { settings })
+    return { ...base, action: 'update', id: found.id }
+  }
+  if (ctx.dryRun) return { ...base, action: 'create' }
+  const created = await ctx.call<{ destination: RemoteDestination }>('POST', '/destinations', { sourceId, metadataId: catalogId, name: displayName, enabled: true, settings })
+  return { ...base, action: 'create', id: created.destination.id }
 }
 
 /** Minimal unified diff (LCS on lines, 3 lines of context); '' when equal. */

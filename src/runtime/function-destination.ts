@@ -1,20 +1,23 @@
 import type { Message } from '../messages.ts'
-import { classifyError, classifyStatus } from '../queue/classify.ts'
+import { classifyStatus } from '../queue/classify.ts'
 import { defaultPolicy, type DeliveryPolicy, type DeliveryResult, type Destination } from '../destinations/types.ts'
 import { loadFunction, type FunctionBatchItemResult, type FunctionHandle } from './function-runtime.ts'
+import { classifyFunctionError } from './function-errors.ts'
 
 /**
  * A Segment destination function (built artifact) as one of our destinations: the queue delivers through the
- * same code a Segment workspace would run.
+ * same code a Segment workspace would run, with Segment's outcomes (destination-functions.md, "Destination
+ * functions error types" and "Handling batching errors"):
  *
- * - more than one message and the artifact defines `onBatch` ⇒ one onBatch call; its per-index
- *   `{status, errormessage}` results map through classifyStatus (200 ⇒ delivered, 429/5xx ⇒ retry, other 4xx ⇒
- *   permanent). An item whose errormessage starts with `EventNotSupported` is recorded as ignored (Segment
- *   discards it too). A thrown error applies to every message of the batch (Segment retries/discards the batch).
- * - otherwise one handler call per message, in order; no handler for the type ⇒ ignored (EventNotSupported);
- *   thrown errors ⇒ classifyError: RetryError/timeout ⇒ retry, ValidationError/InvalidEventPayload ⇒ permanent,
- *   EventNotSupported ⇒ ignored.
- * - Our extension, ignored by Segment: a thrown error (or batch item) may carry `retryAfterMs` (e.g. from a 429's
+ * - more than one message and the artifact defines `onBatch` ⇒ one onBatch call. Per-index `{status,
+ *   errormessage}` results map through classifyStatus (2xx ⇒ delivered, 429/5xx ⇒ retry, other 4xx ⇒ discarded);
+ *   an item whose errormessage starts with `EventNotSupported` is recorded as ignored; no per-index results ⇒
+ *   all delivered (see batchResults). A thrown error applies to every message of the batch.
+ * - otherwise one handler call per message, in order; no handler for the type ⇒ ignored (EventNotSupported).
+ * - thrown errors ⇒ classifyFunctionError: only RetryError and the time limit are retried; every other error
+ *   (ValidationError, InvalidEventPayload, a TypeError, an uncaught fetch failure) is discarded: a dead letter
+ *   with the error, never retried.
+ * - Our extension, ignored by Segment: a RetryError (or batch item) may carry `retryAfterMs` (e.g. from a 429's
  *   Retry-After), which the queue honours as the earliest next attempt.
  */
 export interface FunctionDestinationOptions {
@@ -52,7 +55,7 @@ export function functionDestination(opts: FunctionDestinationOptions): Destinati
       await handle.call(m, opts.settings)
       return { status: 'delivered' }
     } catch (err) {
-      return classifyError(err)
+      return classifyFunctionError(err)
     }
   }
 
@@ -61,14 +64,15 @@ export function functionDestination(opts: FunctionDestinationOptions): Destinati
     sandboxed: opts.sandboxed,
     target: opts.target,
     policy,
-    accepts: opts.accepts ?? ((m) => handle.handles(m.type)),
+    // Only messages the subscription wants AND the function has a handler for get a job.
+    accepts: (m) => handle.handles(m.type) && (opts.accepts ? opts.accepts(m) : true),
     async deliver(messages: Message[]): Promise<DeliveryResult[]> {
       if (messages.length > 1 && handle.batch) {
         try {
           const results = await handle.batch(messages, opts.settings)
           return results.map(itemResult)
         } catch (err) {
-          const r = classifyError(err)
+          const r = classifyFunctionError(err)
           return messages.map(() => r)
         }
       }

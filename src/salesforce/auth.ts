@@ -156,7 +156,7 @@ export function functionSettings(auth: SalesforceAuth): Record<string, string> {
     return { loginUrl: auth.loginUrl, clientId: auth.clientId!, ...(auth.clientSecret ? { clientSecret: auth.clientSecret } : {}), refreshToken: auth.refreshToken!, apiVersion: auth.version }
   }
   if (auth.mode === 'access-token') return { instanceUrl: auth.instanceUrl!, accessToken: auth.accessToken!, apiVersion: auth.version }
-  return { apiVersion: auth.version } // JWT: instanceUrl + accessToken are filled in by the bridge (salesforce-destination.ts)
+  return { apiVersion: auth.version } // JWT: instanceUrl + accessToken are filled in by the bridge (src/destinations/hooks/salesforce.ts)
 }
 
 /** A fresh session for the JWT mode of the destination (instance URL + access token). */

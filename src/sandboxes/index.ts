@@ -6,6 +6,7 @@ import { createSegmentPublicApiSandbox } from './segment-public-api.ts'
 import { createVendorSandboxes } from './vendors.ts'
 import { createSegmentProtocolsSandbox } from './segment-protocols.ts'
 import { createReferralCandySandbox } from './referralcandy.ts'
+import { createGa4Sandbox } from './ga4.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -25,6 +26,7 @@ export function createSandboxes(): Sandbox[] {
     { vendor: 'hubspot', ...createHubspotSandbox() },
     segmentPublicApi(),
     { vendor: 'referralcandy', ...createReferralCandySandbox() },
+    { vendor: 'ga4', ...createGa4Sandbox() },
     ...createVendorSandboxes()
   ]
 }

@@ -3,9 +3,10 @@ import { randomBytes } from 'node:crypto'
 import { FaultSwitch } from './faults.ts'
 
 /**
- * Segment Public API sandbox, Functions endpoints only (segmentio/public-api-sdk-typescript api/functionsApi.ts):
+ * Segment Public API sandbox, Functions endpoints (segmentio/public-api-sdk-typescript api/functionsApi.ts):
  * `GET /functions?resourceType=` (required), `POST /functions`, `GET /functions/{id}`, `PATCH /functions/{id}`,
- * `DELETE /functions/{id}`. Bearer token required (401 otherwise), bodies in/out as
+ * `DELETE /functions/{id}`, and the destination instances a function is connected through (`GET /destinations`,
+ * `POST /destinations`, `PATCH /destinations/{id}`). Bearer token required (401 otherwise), bodies in/out as
  * `application/vnd.segment.v1+json`, responses wrapped `{data: {...}}`, errors `{errors: [{type, message}]}`,
  * pagination `pagination.count` / `pagination.cursor` → `data.pagination.next`. Like Segment, a destination
  * function's display name gets the workspace name appended. 429 + Retry-After via the shared fault switch.
@@ -36,8 +37,19 @@ export interface FunctionV1 {
   isLatestVersion: boolean
 }
 
+/** A destination instance (Public API DestinationV1, the fields `functions deploy --source` uses). */
+export interface DestinationV1 {
+  id: string
+  name: string
+  enabled: boolean
+  sourceId: string
+  metadata: { id: string }
+  settings: Record<string, unknown>
+}
+
 export interface SegmentPublicApiState {
   functions: Map<string, FunctionV1>
+  destinations: Map<string, DestinationV1>
   /** One entry per successful write (create/update/delete): dry runs must leave this empty. */
   writes: Array<{ method: string; id: string }>
   versions: Map<string, Array<{ code: string; createdAt: string }>>
@@ -50,7 +62,7 @@ const SETTING_TYPES = ['ARRAY', 'BOOLEAN', 'STRING', 'TEXT_MAP']
 
 export function createSegmentPublicApiSandbox(options: { token?: string; workspaceName?: string } = {}) {
   const workspace = options.workspaceName ?? 'Sandbox Workspace'
-  const state: SegmentPublicApiState = { functions: new Map(), writes: [], versions: new Map() }
+  const state: SegmentPublicApiState = { functions: new Map(), destinations: new Map(), writes: [], versions: new Map() }
   const faults = new FaultSwitch()
   const router: Router = express.Router()
   const send = (res: Response, status: number, body: unknown) => res.status(status).type(MEDIA).send(JSON.stringify(body))
@@ -151,6 +163,42 @@ export function createSegmentPublicApiSandbox(options: { token?: string; workspa
     if (!state.functions.delete(id)) return fail(res, 404, 'not-found', 'Function not found')
     state.writes.push({ method: 'DELETE', id })
     send(res, 200, { data: { status: 'SUCCESS' } })
+  })
+
+  // Destination instances (segmentio/public-api-sdk-typescript api/destinationsApi.ts): a destination function is
+  // connected to a source with the generic POST /destinations, metadataId = the function's catalogId.
+  router.get('/destinations', (req, res) => {
+    const count = Math.min(Math.max(Number(req.query['pagination.count'] ?? 10), 1), 200)
+    const cursor = Number(req.query['pagination.cursor'] ?? 0)
+    const all = [...state.destinations.values()]
+    send(res, 200, {
+      data: { destinations: all.slice(cursor, cursor + count), pagination: { current: String(cursor), ...(cursor + count < all.length ? { next: String(cursor + count) } : {}), totalEntries: all.length } }
+    })
+  })
+
+  router.post('/destinations', (req, res) => {
+    const b = (req.body ?? {}) as { sourceId?: string; metadataId?: string; name?: string; enabled?: boolean; settings?: Record<string, unknown> }
+    if (!b.sourceId) return fail(res, 400, 'validation', 'sourceId is required')
+    if (!b.metadataId) return fail(res, 400, 'validation', 'metadataId is required')
+    if (b.settings === undefined || typeof b.settings !== 'object') return fail(res, 400, 'validation', 'settings is required')
+    const fn = [...state.functions.values()].find((f) => f.catalogId === b.metadataId)
+    if (!fn) return fail(res, 404, 'not-found', `no catalog entry ${b.metadataId}`)
+    const id = randomBytes(12).toString('base64url')
+    const d: DestinationV1 = { id, name: b.name ?? fn.displayName, enabled: b.enabled ?? false, sourceId: b.sourceId, metadata: { id: b.metadataId }, settings: b.settings }
+    state.destinations.set(id, d)
+    state.writes.push({ method: 'POST', id })
+    send(res, 200, { data: { destination: d } })
+  })
+
+  router.patch('/destinations/:id', (req, res) => {
+    const d = state.destinations.get(String(req.params.id))
+    if (!d) return fail(res, 404, 'not-found', 'Destination not found')
+    const b = (req.body ?? {}) as Partial<DestinationV1>
+    if (b.name !== undefined) d.name = b.name
+    if (b.enabled !== undefined) d.enabled = b.enabled
+    if (b.settings !== undefined) d.settings = { ...d.settings, ...b.settings }
+    state.writes.push({ method: 'PATCH', id: d.id })
+    send(res, 200, { data: { destination: d } })
   })
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

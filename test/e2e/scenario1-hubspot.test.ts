@@ -1,6 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest'
 import { testBridge, sign, until, type TestBridge } from '../helpers/bridge.ts'
-import { hubspotDestination } from '../../src/functions/hubspot-destination.ts'
+import { functionFolderDestination } from '../../src/destinations/registry.ts'
 import { contactsWithEmail, type HubspotSandboxState } from '../../src/sandboxes/hubspot.ts'
 import type { FaultSwitch } from '../../src/sandboxes/faults.ts'
 
@@ -22,7 +22,7 @@ describe('scenario 1: ReferralCandy → HubSpot, exactly once in effect', () => 
       sandboxes: true,
       env: { DESTINATIONS: 'hubspot' },
       // The registry's factory, pointed at the sandbox this bridge mounts under /sandbox/hubspot.
-      destinations: async (sandboxBase) => [await hubspotDestination({ env: {}, sandboxBase })]
+      destinations: async (sandboxBase) => [await functionFolderDestination('hubspot', { env: {}, sandboxBase })]
     })
     const hub = bridge.sandboxes.find((s) => s.vendor === 'hubspot')!
     const state = hub.state as HubspotSandboxState

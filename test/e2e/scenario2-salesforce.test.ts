@@ -6,7 +6,7 @@ import type { Connection } from 'jsforce'
 import { testBridge, sign, until, type TestBridge } from '../helpers/bridge.ts'
 import { segmentDestination } from '../../src/destinations/segment.ts'
 import { mixpanelDestination } from '../../src/destinations/mixpanel.ts'
-import { salesforceDestination } from '../../src/functions/salesforce-destination.ts'
+import { functionFolderDestination } from '../../src/destinations/registry.ts'
 import type { SalesforceOrg, SfRecord } from '../../src/sandboxes/salesforce.ts'
 import type { SegmentSandboxState } from '../../src/sandboxes/segment.ts'
 import type { MixpanelSandboxState } from '../../src/sandboxes/mixpanel.ts'
@@ -88,7 +88,7 @@ describe('scenario 2: which advocates generate the most closed-won revenue in Sa
           segmentDestination({ writeKey: 'test-key', host: `${base}/segment`, sandboxed: true, policy: { batchSize: 100, baseDelayMs: 200 } }),
           // Scoped to the revenue event here (the ingestion of 6 000 referral messages into Mixpanel is covered elsewhere).
           { ...mp, accepts: (m) => m.type === 'track' && m.event === 'Referral Revenue Won' },
-          await salesforceDestination({ env: {}, sandboxBase: base })
+          await functionFolderDestination('salesforce', { env: {}, sandboxBase: base })
         ]
       }
     })

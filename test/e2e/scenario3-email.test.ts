@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Webhook } from 'standardwebhooks'
 import { testBridge, postWebhook, until, SECRETS, type TestBridge } from '../helpers/bridge.ts'
 import { freePort, bridgeProcess, waitReady, holdFirstAnswer } from '../helpers/process.ts'
-import { klaviyoDestination } from '../../src/functions/klaviyo-destination.ts'
+import { functionFolderDestination } from '../../src/destinations/registry.ts'
 import { createKlaviyoSandbox, klaviyoProfileByEmail } from '../../src/sandboxes/klaviyo.ts'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { systemClock, type Clock } from '../../src/clock.ts'
@@ -104,7 +104,7 @@ describe('scenario 3: friend sign-up → Klaviyo within the SLA, once', () => {
     closers.push(served.close)
     bridge = await testBridge({
       env: { STANDARD_WEBHOOK_SECRET: SW_SECRET, SHOPIFY_WEBHOOK_SECRET: SHOPIFY_SECRET, SEGMENT_WEBHOOK_SECRET: SEGMENT_SECRET },
-      destinations: async () => [await klaviyoDestination({ env: { KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
+      destinations: async () => [await functionFolderDestination('klaviyo', { env: { KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
     })
 
     // 1. Standard Webhooks sign-up, redelivered once (same webhook-id).
@@ -184,7 +184,7 @@ describe('scenario 3: friend sign-up → Klaviyo within the SLA, once', () => {
       // Backoff at its real scale: time is simulated, so the SLA maths are the production ones.
       worker: { pollMs: 20, backoffScale: 1 },
       // The runtime's per-call limit is real time (Segment: 5 s); 100 ms keeps the hung calls short.
-      destinations: async () => [await klaviyoDestination({ env: { KLAVIYO_BASE_URL: served.url, KLAVIYO_TIMEOUT_MS: '100' }, sandboxBase: 'unused' })]
+      destinations: async () => [await functionFolderDestination('klaviyo', { env: { KLAVIYO_BASE_URL: served.url, KLAVIYO_TIMEOUT_MS: '100' }, sandboxBase: 'unused' })]
     })
     const sw = friendSignUp('down@example.com')
     const posted = await bridge.post('standard', sw.body, sw.headers)
@@ -239,7 +239,7 @@ describe('scenario 3: friend sign-up → Klaviyo within the SLA, once', () => {
       clock,
       env: { STANDARD_WEBHOOK_SECRET: SW_SECRET },
       worker: { pollMs: 20, backoffScale: 1 },
-      destinations: async () => [await klaviyoDestination({ env: { KLAVIYO_BASE_URL: served.url, KLAVIYO_LATE_POLICY: policy }, sandboxBase: 'unused' })]
+      destinations: async () => [await functionFolderDestination('klaviyo', { env: { KLAVIYO_BASE_URL: served.url, KLAVIYO_LATE_POLICY: policy }, sandboxBase: 'unused' })]
     })
     const sw = friendSignUp('late@example.com')
     expect((await bridge.post('standard', sw.body, sw.headers)).status).toBe(200)
@@ -284,7 +284,7 @@ describe('scenario 3: friend sign-up → Klaviyo within the SLA, once', () => {
     closers.push(served.close)
     bridge = await testBridge({
       env: { STANDARD_WEBHOOK_SECRET: SW_SECRET },
-      destinations: async () => [await klaviyoDestination({ env: { KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
+      destinations: async () => [await functionFolderDestination('klaviyo', { env: { KLAVIYO_BASE_URL: served.url }, sandboxBase: 'unused' })]
     })
     const ordinaryLanes = bridge.destinations[0]!.policy.concurrency
 

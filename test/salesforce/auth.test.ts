@@ -4,7 +4,7 @@ import { createSalesforceSandbox } from '../../src/sandboxes/salesforce.ts'
 import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { connectSalesforce, jwtAudience, salesforceAuthFromEnv, signJwtAssertion, SANDBOX_CREDENTIALS } from '../../src/salesforce/auth.ts'
 import { queryAll } from '../../src/salesforce/soql.ts'
-import { salesforceDestination } from '../../src/functions/salesforce-destination.ts'
+import { functionFolderDestination } from '../../src/destinations/registry.ts'
 import type { Message, TrackMessage } from '../../src/messages.ts'
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -98,7 +98,7 @@ describe('salesforce destination in JWT mode', () => {
   })
 
   it('the bridge mints the session by JWT and renews it when Salesforce answers INVALID_SESSION_ID', async () => {
-    const dest = await salesforceDestination({ env: jwtEnv(), sandboxBase: 'http://unused' })
+    const dest = await functionFolderDestination('salesforce', { env: jwtEnv(), sandboxBase: 'http://unused' })
     expect(dest.sandboxed).toBe(false)
     expect(await dest.deliver([msg('a@example.com')])).toEqual([{ status: 'delivered' }])
     sandbox.state.expireAllSessions()
@@ -107,7 +107,7 @@ describe('salesforce destination in JWT mode', () => {
   })
 
   it('accepts only the friend events and identifies carrying a referral_id', async () => {
-    const dest = await salesforceDestination({ env: refreshEnv(), sandboxBase: 'http://unused' })
+    const dest = await functionFolderDestination('salesforce', { env: refreshEnv(), sandboxBase: 'http://unused' })
     expect(dest.accepts(msg('x@example.com'))).toBe(true)
     expect(dest.accepts({ ...msg('x@example.com'), event: 'Referral Revenue Won' })).toBe(false)
     expect(dest.accepts({ type: 'identify', messageId: 'i', timestamp: '', context: {}, traits: { email: 'a@example.com' } })).toBe(false)
