@@ -36,7 +36,7 @@ export class DeliveryWorker {
   private takenOver: Promise<void> = Promise.resolve()
   private heartbeatLoop: Promise<void> | undefined
   /** Per failing destination, the job that probes it (retried at the urgent cap); cleared when it answers again. */
-  private readonly probes = new Map<string, string>()
+  private readonly probes = new Map<string, { jobId: string; staleAt: number }>()
 
   constructor(
     private readonly store: Store,
@@ -255,7 +255,7 @@ export class DeliveryWorker {
     if (result.status === 'permanent' || attempts >= d.policy.maxAttempts || tooOld) {
       // The age is the retry horizon (retry-horizons.ts); the attempt count only trips on a hot loop.
       const why = result.status === 'permanent' ? 'permanent error' : tooOld ? 'max age reached' : 'max attempts reached'
-      if (this.probes.get(d.name) === job.id) this.probes.delete(d.name)
+      if (this.probes.get(d.name)?.jobId === job.id) this.probes.delete(d.name)
       if (await this.store.kill(job, { ...attempt, outcome: 'dead', error: `${why}: ${result.error}` })) {
         metrics?.delivered.inc({ destination: d.name, outcome: 'dead' })
         logger.warn('dead-lettered', { ...log, statusCode: result.statusCode, error: result.error, why })
@@ -268,8 +268,9 @@ export class DeliveryWorker {
     // So does one probe per failing destination (the first job that failed): when it gets through, every other
     // backed-off retry of the destination is made due (recovered()), so a 10-minute outage does not leave ordinary
     // work waiting out a 10-minute backoff after the vendor is back.
-    if (!this.probes.has(d.name)) this.probes.set(d.name, job.id)
-    const probing = this.probes.get(d.name) === job.id
+    // A probe that stopped coming back (expired, replayed, taken by a peer instance) is replaced by the next failure.
+    const probe = this.probes.get(d.name)
+    const probing = !probe || probe.jobId === job.id || probe.staleAt < finishedAt
     const cap = job.priority > 0 || probing ? Math.min(d.policy.maxDelayMs, d.policy.urgentMaxDelayMs) : d.policy.maxDelayMs
     const delay = backoffDelay(attempts, {
       baseDelayMs: Math.min(d.policy.baseDelayMs, cap) * scale,
@@ -277,6 +278,7 @@ export class DeliveryWorker {
       retryAfterMs: result.retryAfterMs === undefined ? undefined : result.retryAfterMs * scale,
       random: this.opts.random
     })
+    if (probing) this.probes.set(d.name, { jobId: job.id, staleAt: finishedAt + delay + d.policy.leaseMs })
     if (await this.store.retry(job, finishedAt + delay, attempt)) {
       metrics?.delivered.inc({ destination: d.name, outcome: 'retry' })
       logger.info('retry scheduled', { ...log, statusCode: result.statusCode, error: result.error, delayMs: delay })
