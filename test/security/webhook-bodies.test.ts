@@ -45,13 +45,14 @@ describe('webhook bodies an attacker (or a broken platform) can sign', () => {
 
   it('invalid UTF-8 in a signed body: 400 invalid_utf8, never stored with U+FFFD', async () => {
     const before = await stored()
-    const raw = Buffer.concat([Buffer.from(`{${base},"name":"Jos`), Buffer.from([0xe9]), Buffer.from('"}')])
+    const prefix = `{${base},"name":"Jos`
+    const raw = Buffer.concat([Buffer.from(prefix), Buffer.from([0xe9]), Buffer.from('"}')]) // a Latin-1 e-acute
     const signature = createHash('md5').update(Buffer.concat([Buffer.from(SECRETS.REFERRALCANDY_API_SECRET), raw])).digest('hex')
     const res = await fetch(`${bridge.url}/webhooks/referralcandy`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-referral-candy-signature': signature }, body: raw })
     expect(res.status).toBe(400)
     const body = await res.json()
     expect(body).toMatchObject({ error: 'invalid_utf8' })
-    expect(body.message).toMatch(/offset 80/)
+    expect(body.message).toContain(`offset ${prefix.length}`)
     expect(await stored()).toBe(before)
   })
 
