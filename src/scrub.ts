@@ -56,19 +56,25 @@ function formsOf(secret: string): string[] {
     uri,
     uri.replace(/%[0-9A-F]{2}/g, (h) => h.toLowerCase()),
     uri.replace(/%20/g, '+'),
-    JSON.stringify(secret).slice(1, -1),
-    ...base64Forms(secret)
+    JSON.stringify(secret).slice(1, -1)
   ]
 }
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 export function createScrubber(secrets: Iterable<string>): Scrub {
-  const forms = new Set<string>()
-  for (const s of secrets) if (s && s.length >= MIN_SECRET_LENGTH) for (const f of formsOf(s)) if (f.length >= MIN_SECRET_LENGTH) forms.add(f)
-  if (!forms.size) return (text) => text
+  const plain = new Set<string>()
+  const encoded = new Set<string>()
+  for (const s of secrets) {
+    if (!s || s.length < MIN_SECRET_LENGTH) continue
+    for (const f of formsOf(s)) if (f.length >= MIN_SECRET_LENGTH) plain.add(f)
+    for (const f of base64Forms(s)) encoded.add(f)
+  }
+  if (!plain.size) return (text) => text
   // Longest first, so a secret's encoded form is not half-replaced by a shorter secret it contains.
-  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g')
+  const alternatives = (set: Set<string>) => [...set].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')
+  // A base64 form takes the whole base64 word around it: the quanta at its edges still hold bits of the secret.
+  const pattern = new RegExp(`[A-Za-z0-9+/_-]*(?:${alternatives(encoded)})[A-Za-z0-9+/_-]*=*|${alternatives(plain)}`, 'g')
   return (text) => (typeof text === 'string' ? text.replace(pattern, REDACTED) : text)
 }
 
