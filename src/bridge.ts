@@ -167,7 +167,10 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     logger.info(`destination ${d.name} is sandboxed: no credentials set, delivering to ${d.target}`)
     if (!sandboxUrl) logger.warn(`destination ${d.name} has no credentials and the sandboxes are off (SANDBOX_PORT=off): its deliveries will fail until credentials are set`)
   }
-  if (sandboxUrl) logger.info(`vendor sandboxes on ${sandboxBase}/<vendor> (loopback only)`)
+  if (sandboxUrl) {
+    logger.info(`vendor sandboxes on ${sandboxBase}/<vendor> (loopback only)`)
+    if (!destinations.some((d) => d.sandboxed)) logger.warn('every destination has credentials, yet the vendor sandboxes are listening on loopback: set SANDBOX_PORT=off in production')
+  }
 
   let stopped: Promise<void> | undefined
   const stop = (graceMs = 10_000) =>

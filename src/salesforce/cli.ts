@@ -19,7 +19,7 @@ export const SALESFORCE_USAGE = `referral-bridge salesforce <command>
                                         won referral opportunities modified since the watermark → Referral Revenue Won
                                         (deduped with the Outbound Message push), then set lifetime revenue on
                                         HubSpot contacts and Mixpanel profiles
-  sync-revenue                          only the lifetime revenue update
+  sync-revenue [--sandbox]              only the lifetime revenue update
 
 referral-bridge report advocates [--since 30d] [--format table|csv|json] [--currency USD] [--convert]
 
@@ -92,6 +92,12 @@ export async function salesforceCommand(args: string[], out: NodeJS.WritableStre
     }
   }
   if (sub === 'sync-revenue') {
+    const { values } = parseArgs({ args: rest, options: { sandbox: { type: 'boolean' } } })
+    // Same rule as reconcile: sandbox opportunities must not become lifetime revenue on real HubSpot contacts.
+    if (salesforceAuthFromEnv(env, sandboxBase(env)).sandboxed && !values.sandbox) {
+      print('no Salesforce credentials (SALESFORCE_REFRESH_TOKEN or SALESFORCE_PRIVATE_KEY): refusing to read the local sandbox without --sandbox')
+      return 2
+    }
     await syncRevenue(await connect(env), env, print)
     return 0
   }

@@ -107,6 +107,7 @@ describe('sandboxes are never served on PORT', () => {
     })
     bridge = real
     expect((await (await fetch(`${real.url}/healthz`)).json()).sandboxed).toEqual([])
+    expect(real.logs.join('')).toMatch(/set SANDBOX_PORT=off in production/)
   })
 
   it('a destination with credentials pointed at the sandbox is a configuration error, not a silent sandbox', async () => {
@@ -152,11 +153,13 @@ describe('pollers and reconcilers read a sandbox only when asked to', () => {
     }
   })
 
-  it('salesforce reconcile without credentials refuses the sandbox unless --sandbox', async () => {
+  it('salesforce reconcile and sync-revenue without credentials refuse the sandbox unless --sandbox', async () => {
     let text = ''
     const out = new Writable({ write: (c, _e, cb) => void ((text += String(c)), cb()) })
     expect(await salesforceCommand(['reconcile'], out, { DATABASE_URL: `sqlite:${join(dir, 'sf.sqlite')}`, SANDBOX_PORT: '9' })).toBe(2)
     expect(text).toMatch(/refusing to reconcile from the local sandbox without --sandbox/)
+    expect(await salesforceCommand(['sync-revenue'], out, { SANDBOX_PORT: '9' })).toBe(2)
+    expect(text).toMatch(/refusing to read the local sandbox without --sandbox/)
     expect(existsSync(join(dir, 'sf.sqlite'))).toBe(false)
   })
 })
