@@ -35,6 +35,11 @@ export function createApp(deps: AppDeps): Express {
     next()
   })
 
+  // Never a sandbox on this port, whatever a router mounts later: they live on 127.0.0.1:SANDBOX_PORT only.
+  app.use('/sandbox', (req, res) => {
+    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.originalUrl.split('?')[0]} (sandboxes are not served on this port)` })
+  })
+
   // A declared Content-Length over the limit is refused before a byte of the body is read (a 50 MB body trickled
   // at 1 KB/s must not hold the connection); `Connection: close` so Node does not wait to drain it.
   const maxBody = parseByteLimit(deps.bodyLimit)
@@ -101,8 +106,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(adminRouter(deps))
   app.use(reportRouter({ adminToken: deps.adminToken, connect: salesforceConnector(deps.env, deps.sandboxBase), defaultCurrency: deps.env.SALESFORCE_CURRENCY }))
   for (const r of deps.routers ?? []) app.use(r)
-
-  // Sandboxes are served only by their own loopback listener (src/server/sandbox-app.ts), never here.
 
   app.use((req, res) => {
     res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` })
