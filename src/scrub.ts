@@ -62,20 +62,39 @@ function formsOf(secret: string): string[] {
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
+const BASE64_CHAR = /[A-Za-z0-9+/_-]/
+
 export function createScrubber(secrets: Iterable<string>): Scrub {
-  const plain = new Set<string>()
+  const forms = new Set<string>()
   const encoded = new Set<string>()
   for (const s of secrets) {
     if (!s || s.length < MIN_SECRET_LENGTH) continue
-    for (const f of formsOf(s)) if (f.length >= MIN_SECRET_LENGTH) plain.add(f)
-    for (const f of base64Forms(s)) encoded.add(f)
+    for (const f of formsOf(s)) if (f.length >= MIN_SECRET_LENGTH) forms.add(f)
+    for (const f of base64Forms(s)) (forms.add(f), encoded.add(f))
   }
-  if (!plain.size) return (text) => text
-  // Longest first, so a secret's encoded form is not half-replaced by a shorter secret it contains.
-  const alternatives = (set: Set<string>) => [...set].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|')
-  // A base64 form takes the whole base64 word around it: the quanta at its edges still hold bits of the secret.
-  const pattern = new RegExp(`[A-Za-z0-9+/_-]*(?:${alternatives(encoded)})[A-Za-z0-9+/_-]*=*|${alternatives(plain)}`, 'g')
-  return (text) => (typeof text === 'string' ? text.replace(pattern, REDACTED) : text)
+  if (!forms.size) return (text) => text
+  // Longest first, so a secret's encoded form is not half-replaced by a shorter secret it contains. Plain
+  // alternatives only: a leading `[A-Za-z0-9]*` would backtrack quadratically over long base64 runs.
+  const pattern = new RegExp([...forms].sort((a, b) => b.length - a.length).map(escapeRegExp).join('|'), 'g')
+  return (text) => {
+    if (typeof text !== 'string') return text
+    let out = ''
+    let last = 0
+    for (const m of text.matchAll(pattern)) {
+      let start = m.index
+      let end = start + m[0].length
+      if (start < last) continue
+      if (encoded.has(m[0])) {
+        // A base64 form takes the whole base64 word around it: the quanta at its edges still hold bits of the secret.
+        while (start > last && BASE64_CHAR.test(text[start - 1]!)) start--
+        while (end < text.length && BASE64_CHAR.test(text[end]!)) end++
+        while (end < text.length && text[end] === '=') end++
+      }
+      out += text.slice(last, start) + REDACTED
+      last = end
+    }
+    return last === 0 ? text : out + text.slice(last)
+  }
 }
 
 /** Every string inside a JSON-like value scrubbed (keys too); other values are returned as they are. */
