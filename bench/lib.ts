@@ -21,7 +21,7 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 }
 
 export function startBridge(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env: { ...process.env, LOG_LEVEL: 'error', ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+  const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env: { ...process.env, LOG_LEVEL: 'error', SANDBOX_PORT: 'off', ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   return child
 }
 

@@ -1,10 +1,13 @@
-import type { Server } from 'node:http'
+import { createServer, type Server, type RequestListener } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
 import type { Express } from 'express'
 import { loadConfig, describeDatabase, type BridgeConfig } from './config.ts'
 import { systemClock, type Clock } from './clock.ts'
-import { createLogger, type Logger } from './log.ts'
+import { createLogger, useScrubber, type Logger } from './log.ts'
+import { createScrubber, secretValuesFromEnv } from './scrub.ts'
+import { scrubbedDestination } from './destinations/scrubbed.ts'
+import { createSandboxApp } from './server/sandbox-app.ts'
 import { Metrics } from './metrics.ts'
 import { openStore } from './queue/open.ts'
 import type { Store } from './queue/store.ts'
@@ -26,7 +29,7 @@ export interface BridgeOptions {
   /** Override the destinations (tests); default: the registry, sandboxed where credentials are missing. */
   destinations?: Destination[] | ((sandboxBase: string) => Promise<Destination[]>)
   worker?: Partial<Omit<WorkerOptions, 'clock' | 'logger' | 'metrics'>>
-  /** Serve vendor sandboxes under /sandbox/<vendor> (default: on). */
+  /** Serve vendor sandboxes on 127.0.0.1:SANDBOX_PORT under /sandbox/<vendor> (default: on unless SANDBOX_PORT=off). */
   sandboxes?: boolean
   /** Start delivering on start() (default: on). */
   deliver?: boolean
@@ -49,6 +52,10 @@ export interface Bridge {
   metrics: Metrics
   logger: Logger
   url: string
+  /** The sandbox listener (`http://127.0.0.1:<port>`), undefined when sandboxes are off. */
+  sandboxUrl: string | undefined
+  /** `<sandboxUrl>/sandbox`: what destinations without credentials append `/<vendor>` to. */
+  sandboxBase: string
   stop(graceMs?: number): Promise<void>
 }
 
@@ -61,9 +68,12 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const config = options.config ?? loadConfig()
   const clock = options.clock ?? systemClock
   const logger = options.logger ?? createLogger()
-  const metrics = new Metrics()
+  // Every configured secret value is removed from what is logged and stored from here on (src/scrub.ts).
+  const scrub = createScrubber(secretValuesFromEnv(config.env))
+  useScrubber(logger, scrub)
   const store = await openStore(config.databaseUrl)
   const sources = await loadSources()
+  const metrics = new Metrics(sources.keys())
   let plan = loadTrackingPlan(config.trackingPlanDir)
   // A plan change goes live without a restart, but only once it lints: a broken file keeps the old plan running.
   const reloadPlan = (): PlanReload => {
@@ -78,15 +88,16 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     return result
   }
   const onHangup = () => void reloadPlan()
-  let sandboxBase = ''
+  const sandboxesOn = options.sandboxes !== false && config.sandboxPort !== undefined
+  let sandboxBase = `http://127.0.0.1:${config.sandboxPort ?? 3001}/sandbox`
   const notifications = await createNotificationParts({
     env: config.env,
     databaseUrl: config.databaseUrl,
     sandboxBase: () => sandboxBase,
-    sandboxes: options.sandboxes !== false,
+    sandboxes: sandboxesOn,
     logger
   })
-  const sandboxes = options.sandboxes === false ? [] : [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])]
+  const sandboxes = sandboxesOn ? [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])] : []
   let destinations: Destination[] = []
   let worker: DeliveryWorker | undefined
   // Closed until the destinations exist: a webhook accepted earlier would be committed with no jobs.
@@ -105,32 +116,52 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     metrics,
     clock,
     bodyLimit: config.bodyLimit,
+    maxDepth: config.maxDepth,
+    scrub,
+    metricsToken: config.metricsToken,
+    sandboxBase: () => sandboxBase,
     onAccepted: () => worker?.notify(),
     onRequeued: () => worker?.notify(),
     adminToken: config.adminToken,
-    sandboxes,
     version,
     accepting: () => accepting,
     routers: [notifications.router]
   })
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.port, config.host, () => resolve(s))
-    s.once('error', reject)
-  })
+  const timeouts = { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs }
+  const server = await listen(app, config.port, config.host, timeouts)
   const { port } = server.address() as AddressInfo
   const url = `http://127.0.0.1:${port}`
-  sandboxBase = `${url}/sandbox`
+  // The sandboxes get their own listener on loopback whatever HOST is: they are unauthenticated by design.
+  let sandboxServer: Server | undefined
+  let sandboxUrl: string | undefined
+  if (sandboxesOn) {
+    try {
+      sandboxServer = await listen(createSandboxApp(sandboxes), config.sandboxPort!, '127.0.0.1', timeouts)
+    } catch (err) {
+      await closeServer(server)
+      await notifications.close()
+      await store.close()
+      throw new Error(`the sandboxes could not listen on 127.0.0.1:${config.sandboxPort} (${(err as Error).message}); set SANDBOX_PORT to a free port, 0 for any, or off`)
+    }
+    sandboxUrl = `http://127.0.0.1:${(sandboxServer.address() as AddressInfo).port}`
+    sandboxBase = `${sandboxUrl}/sandbox`
+  }
   try {
     destinations =
       typeof options.destinations === 'function'
         ? await options.destinations(sandboxBase)
         : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
+    // A destination with credentials never talks to a sandbox, and a sandboxed one needs the listener.
+    for (const d of destinations) {
+      if (!d.sandboxed && d.target.includes(sandboxBase)) throw new Error(`destination ${d.name} has credentials but targets the sandbox ${d.target}; unset its *_BASE_URL/HOST override`)
+    }
+    destinations = destinations.map((d) => scrubbedDestination(d, scrub))
   } catch (err) {
     // A configuration error (unknown DESTINATIONS, bad secret format...): release the port and the store so the
     // process exits with the message instead of hanging half-started.
-    server.closeAllConnections()
-    await new Promise<void>((resolve) => server.close(() => resolve()))
+    await closeServer(server)
+    if (sandboxServer) await closeServer(sandboxServer)
     await notifications.close()
     await store.close()
     throw err
@@ -147,11 +178,18 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     store: describeDatabase(config.databaseUrl),
     sources: [...sources.values()].map((s) => ({ name: s.name, configured: s.secretEnv.some((v) => !!config.env[v]) })),
     destinations: destinations.map((d) => ({ name: d.name, sandboxed: d.sandboxed, target: d.target })),
+    sandboxed: destinations.filter((d) => d.sandboxed).map((d) => d.name),
+    sandboxUrl: sandboxUrl ?? 'off',
     trackingPlan: plan.fingerprint
   })
   process.on('SIGHUP', onHangup)
   for (const d of destinations.filter((x) => x.sandboxed)) {
     logger.info(`destination ${d.name} is sandboxed: no credentials set, delivering to ${d.target}`)
+    if (!sandboxUrl) logger.warn(`destination ${d.name} has no credentials and the sandboxes are off (SANDBOX_PORT=off): its deliveries will fail until credentials are set`)
+  }
+  if (sandboxUrl) {
+    logger.info(`vendor sandboxes on ${sandboxBase}/<vendor> (loopback only)`)
+    if (!destinations.some((d) => d.sandboxed)) logger.warn('every destination has credentials, yet the vendor sandboxes are listening on loopback: set SANDBOX_PORT=off in production')
   }
 
   let stopped: Promise<void> | undefined
@@ -167,9 +205,39 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       await notifications.close()
       server.closeAllConnections()
       await closed
+      if (sandboxServer) await closeServer(sandboxServer)
       await store.close()
       logger.info('referral-bridge stopped')
     })())
 
-  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, metrics, logger, url, stop }
+  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, metrics, logger, url, sandboxUrl, sandboxBase, stop }
+}
+
+/**
+ * Slow clients: the headers must arrive within headersTimeoutMs and the whole request (headers and body)
+ * within requestTimeoutMs (default 30 s), else Node answers 408 and closes the socket. With the body limit that
+ * is also the body-rate floor (512 KB in 30 s ≈ 17 KB/s at the limit). Node checks these every
+ * connectionsCheckingInterval (default 30 s, which would double the bound), so we check every second.
+ */
+function listen(app: RequestListener, port: number, host: string, t: { requestTimeoutMs: number; headersTimeoutMs: number }): Promise<Server> {
+  const server = createServer(
+    {
+      requestTimeout: t.requestTimeoutMs,
+      headersTimeout: t.headersTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(t.headersTimeoutMs / 4)))
+    },
+    app
+  )
+  return new Promise<Server>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve(server)
+    })
+  })
+}
+
+function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections()
+  return new Promise<void>((resolve) => server.close(() => resolve()))
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { loadConfig } from '../config.ts'
+import { loadConfig, sandboxBaseFromEnv } from '../config.ts'
 import { openStore } from '../queue/open.ts'
 import type { Store, JobRow } from '../queue/store.ts'
 import { filterFrom } from '../server/admin-routes.ts'
@@ -158,7 +158,7 @@ async function quarantine(store: Store, sub: string | undefined, args: string[],
   }
   if (sub === 'replay') {
     const config = loadConfig()
-    const destinations = await createDestinations({ env: config.env, sandboxBase: `http://127.0.0.1:${config.port}/sandbox` })
+    const destinations = await createDestinations({ env: config.env, sandboxBase: sandboxBaseFromEnv(config.env) })
     const summary = await replayQuarantine(
       { store, sources: await loadSources(), plan: loadTrackingPlan(config.trackingPlanDir), destinations, now: Date.now() },
       { source: values.source },

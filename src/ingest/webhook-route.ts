@@ -10,6 +10,8 @@ import type { Clock } from '../clock.ts'
 import { newAjv } from '../tracking-plan/plan.ts'
 import { normalizeItem } from './normalize.ts'
 import { attributeOrders } from './attribution.ts'
+import { BodyRefused, checkJsonText, checkParsed, decodeUtf8 } from './body-guard.ts'
+import { scrubDeep, type Scrub } from '../scrub.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -21,6 +23,10 @@ export interface IngestDeps {
   metrics: Metrics
   clock: Clock
   bodyLimit: string
+  /** Nesting limit checked before any parsing (WEBHOOK_MAX_DEPTH). */
+  maxDepth: number
+  /** Removes configured secret values from what is stored and logged (src/scrub.ts). */
+  scrub: Scrub
   /** Called after a commit so idle delivery lanes start at once. */
   onAccepted: () => void
 }
@@ -72,9 +78,16 @@ export function webhookRouter(deps: IngestDeps): Router {
     if (!verified.ok) return reject(req, res, name, 401, 'invalid_signature', verified.reason, { scheme: source.authScheme })
 
     let payload: unknown
+    let text: string
     try {
-      payload = source.parse ? source.parse(request) : JSON.parse(rawBody.toString('utf8'))
+      text = decodeUtf8(rawBody)
+      // Depth, duplicate and prototype keys on the text, before JSON.parse builds anything recursive from it.
+      if (/[/+]json$/.test(contentType)) checkJsonText(text, deps.maxDepth)
+      payload = source.parse ? source.parse(request) : JSON.parse(text)
+      checkParsed(payload, deps.maxDepth)
     } catch (err) {
+      if (err instanceof BodyRefused) return reject(req, res, name, 400, err.code, err.message)
+      if (err instanceof RangeError) return reject(req, res, name, 400, 'too_deep', `body nested too deeply to parse (WEBHOOK_MAX_DEPTH is ${deps.maxDepth})`)
       return reject(req, res, name, 400, 'malformed_body', `body is not valid ${contentType}: ${(err as Error).message}`)
     }
     const validate = validators.get(name)!
@@ -93,15 +106,20 @@ export function webhookRouter(deps: IngestDeps): Router {
       const destinations = deps.destinations()
       const normalized = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
-      const items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
+      let items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(
-        Object.entries(request.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)) as Array<[string, string]>
+        Object.entries(request.headers)
+          .filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k))
+          .map(([k, v]) => [k, deps.scrub(v!)])
       )
+      // A platform that quotes one of our secrets (a misconfigured template, an echoed key) does not get it stored.
+      const json = JSON.stringify(items)
+      if (deps.scrub(json) !== json) items = scrubDeep(items, deps.scrub)
       const result = await deps.store.accept({
         source: name,
         requestId: res.locals.requestId,
         receivedAt: request.receivedAt.getTime(),
-        rawBody: source.redactRawBody ? source.redactRawBody(request) : rawBody.toString('utf8'),
+        rawBody: deps.scrub(source.redactRawBody ? source.redactRawBody(request) : text),
         headers,
         items
       })
@@ -129,4 +147,12 @@ export function webhookRouter(deps: IngestDeps): Router {
 /** express.raw for webhook routes: every content type is read as bytes (signatures are over bytes). */
 export function rawBody(limit: string) {
   return express.raw({ type: () => true, limit })
+}
+
+/** `512kb`, `1mb`, `2048` → bytes (the units express.raw accepts for WEBHOOK_BODY_LIMIT). */
+export function parseByteLimit(limit: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*$/i.exec(limit)
+  if (!m) throw new Error(`WEBHOOK_BODY_LIMIT must look like 512kb, 1mb or a byte count, got "${limit}"`)
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b']
+  return Math.floor(Number(m[1]) * unit)
 }

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { loadConfig } from '../config.ts'
+import { loadConfig, sandboxBaseFromEnv } from '../config.ts'
 import { openStore } from '../queue/open.ts'
 import { loadSources } from '../sources/registry.ts'
 import { loadTrackingPlan } from '../tracking-plan/plan.ts'
@@ -11,11 +11,12 @@ import { pollReferrals, pollWatermarkFor } from './poll.ts'
 
 export const REFERRALCANDY_USAGE = `referral-bridge referralcandy <command>
 
-  poll [--since 7d|ISO]                 referrals.json since the last poll (minus 24 h overlap; first run: 30 days)
+  poll [--since 7d|ISO] [--sandbox]     referrals.json since the last poll (minus 24 h overlap; first run: 30 days)
                                         → the webhook's ingest path; referrals the webhook delivered are duplicates
 
 Credentials: REFERRALCANDY_ACCESS_ID + REFERRALCANDY_API_SECRET (REFERRALCANDY_API_BASE_URL to override the API).
-None: the sandbox of a bridge running on PORT. See docs/referralcandy.md.`
+None: refused, unless --sandbox reads the sandbox of a local bridge (127.0.0.1:SANDBOX_PORT, default 3001).
+See docs/referralcandy.md.`
 
 /** `referral-bridge referralcandy …` */
 export async function referralcandyCommand(args: string[], out: NodeJS.WritableStream = process.stdout, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -25,11 +26,17 @@ export async function referralcandyCommand(args: string[], out: NodeJS.WritableS
     print(REFERRALCANDY_USAGE)
     return sub === undefined || sub === 'help' ? 0 : 2
   }
-  const { values } = parseArgs({ args: rest, options: { since: { type: 'string' } } })
+  const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, sandbox: { type: 'boolean' } } })
   const since = values.since ? parseSince(values.since) : undefined
   const config = loadConfig(env)
-  const sandboxBase = `http://127.0.0.1:${env.PORT || 3000}/sandbox`
-  const client = referralCandyClientFromEnv(env, sandboxBase)
+  const sandboxBase = sandboxBaseFromEnv(env)
+  // Whatever the sandbox holds is test data anyone on the machine can write: it is only read when asked for, so a
+  // forgotten REFERRALCANDY_ACCESS_ID cannot turn invented referrals into CRM contacts.
+  if (!env.REFERRALCANDY_ACCESS_ID && !values.sandbox) {
+    print('REFERRALCANDY_ACCESS_ID is not set: refusing to poll the local sandbox without --sandbox (set REFERRALCANDY_ACCESS_ID and REFERRALCANDY_API_SECRET for the real API)')
+    return 2
+  }
+  const client = referralCandyClientFromEnv(env, values.sandbox ? sandboxBase : undefined)
   const store = await openStore(config.databaseUrl)
   const watermark = await pollWatermarkFor(config.databaseUrl)
   const destinations = await createDestinations({ env, sandboxBase })

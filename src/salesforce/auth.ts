@@ -48,7 +48,7 @@ export function hasSalesforceCredentials(env: NodeJS.ProcessEnv): boolean {
 }
 
 /** Reads the SALESFORCE_* variables; without credentials, the sandbox at `<sandboxBase>/salesforce`. */
-export function salesforceAuthFromEnv(env: NodeJS.ProcessEnv, sandboxBase = `http://127.0.0.1:${env.PORT || 3000}/sandbox`): SalesforceAuth {
+export function salesforceAuthFromEnv(env: NodeJS.ProcessEnv, sandboxBase = `http://127.0.0.1:${env.SANDBOX_PORT || 3001}/sandbox`): SalesforceAuth {
   const version = env.SALESFORCE_API_VERSION || SALESFORCE_API_VERSION
   const loginUrl = trimSlash(env.SALESFORCE_LOGIN_URL || (env.SALESFORCE_SANDBOX === 'true' ? SANDBOX_LOGIN_URL : LOGIN_URL))
   if (!hasSalesforceCredentials(env)) {

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import type { Connection } from 'jsforce'
-import { loadConfig } from '../config.ts'
+import { loadConfig, sandboxBaseFromEnv } from '../config.ts'
 import { openStore } from '../queue/open.ts'
 import { loadTrackingPlan } from '../tracking-plan/plan.ts'
 import { createDestinations } from '../destinations/registry.ts'
@@ -15,22 +15,23 @@ import { watermarkFor } from './watermark.ts'
 export const SALESFORCE_USAGE = `referral-bridge salesforce <command>
 
   setup --check                         describe Lead/Contact/Opportunity; list missing referral fields (exit 1 if any)
-  reconcile [--since 30d|ISO] [--page-size n] [--no-sync]
+  reconcile [--since 30d|ISO] [--page-size n] [--no-sync] [--sandbox]
                                         won referral opportunities modified since the watermark → Referral Revenue Won
                                         (deduped with the Outbound Message push), then set lifetime revenue on
                                         HubSpot contacts and Mixpanel profiles
-  sync-revenue                          only the lifetime revenue update
+  sync-revenue [--sandbox]              only the lifetime revenue update
 
 referral-bridge report advocates [--since 30d] [--format table|csv|json] [--currency USD] [--convert]
 
 Salesforce credentials: SALESFORCE_CLIENT_ID + SALESFORCE_CLIENT_SECRET + SALESFORCE_REFRESH_TOKEN, or
 SALESFORCE_CLIENT_ID + SALESFORCE_USERNAME + SALESFORCE_PRIVATE_KEY (JWT bearer); SALESFORCE_LOGIN_URL
-(https://test.salesforce.com for a sandbox org). None: the sandbox of a bridge running on PORT.`
+(https://test.salesforce.com for a sandbox org). None: the sandbox of a local bridge (127.0.0.1:SANDBOX_PORT,
+default 3001); reconcile reads it only with --sandbox.`
 
 type Print = (s: string) => void
 
 function sandboxBase(env: NodeJS.ProcessEnv): string {
-  return `http://127.0.0.1:${env.PORT || 3000}/sandbox`
+  return sandboxBaseFromEnv(env)
 }
 
 async function connect(env: NodeJS.ProcessEnv): Promise<Connection> {
@@ -52,7 +53,12 @@ export async function salesforceCommand(args: string[], out: NodeJS.WritableStre
     return result.ok ? 0 : 1
   }
   if (sub === 'reconcile') {
-    const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, 'page-size': { type: 'string' }, 'no-sync': { type: 'boolean' } } })
+    const { values } = parseArgs({ args: rest, options: { since: { type: 'string' }, 'page-size': { type: 'string' }, 'no-sync': { type: 'boolean' }, sandbox: { type: 'boolean' } } })
+    // Anyone on the machine can write into the sandbox org: its opportunities become revenue events only on request.
+    if (salesforceAuthFromEnv(env, sandboxBase(env)).sandboxed && !values.sandbox) {
+      print('no Salesforce credentials (SALESFORCE_REFRESH_TOKEN or SALESFORCE_PRIVATE_KEY): refusing to reconcile from the local sandbox without --sandbox')
+      return 2
+    }
     const config = loadConfig(env)
     const conn = await connect(env)
     const store = await openStore(config.databaseUrl)
@@ -86,6 +92,12 @@ export async function salesforceCommand(args: string[], out: NodeJS.WritableStre
     }
   }
   if (sub === 'sync-revenue') {
+    const { values } = parseArgs({ args: rest, options: { sandbox: { type: 'boolean' } } })
+    // Same rule as reconcile: sandbox opportunities must not become lifetime revenue on real HubSpot contacts.
+    if (salesforceAuthFromEnv(env, sandboxBase(env)).sandboxed && !values.sandbox) {
+      print('no Salesforce credentials (SALESFORCE_REFRESH_TOKEN or SALESFORCE_PRIVATE_KEY): refusing to read the local sandbox without --sandbox')
+      return 2
+    }
     await syncRevenue(await connect(env), env, print)
     return 0
   }

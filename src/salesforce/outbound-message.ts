@@ -43,6 +43,8 @@ export interface XmlElement {
   attrs: Record<string, string>
   children: XmlElement[]
   text: string
+  /** Where the element's content (between its tags) sits in the parsed input; absent for `<x/>`. */
+  content?: { start: number; end: number }
 }
 
 const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
@@ -67,8 +69,9 @@ function decode(text: string, at: number): string {
  * processing instructions other than the XML declaration, mismatched tags, mixed content and depth over 32.
  */
 export function parseXml(input: string): XmlElement {
+  const bom = input.startsWith('\uFEFF') ? 1 : 0
   let i = 0
-  const s = input.replace(/^\uFEFF/, '')
+  const s = bom ? input.slice(1) : input
   const skipWs = () => {
     while (i < s.length && /\s/.test(s[i]!)) i++
   }
@@ -159,9 +162,11 @@ export function parseXml(input: string): XmlElement {
     const element: XmlElement = { local, ns: resolve(prefix), attrs, children: [], text: '' }
     if (selfClosing) return element
     let text = ''
+    const contentStart = i
     for (;;) {
       if (i >= s.length) throw new XmlError(`element <${qname}> is not closed`)
       if (s.startsWith('</', i)) {
+        element.content = { start: contentStart + bom, end: i + bom }
         const end = s.indexOf('>', i)
         if (end < 0) throw new XmlError(`unterminated end tag of <${qname}>`)
         const closing = s.slice(i + 2, end).trim()
@@ -281,9 +286,28 @@ export function parseOutboundMessage(xml: string): OutboundMessage {
   }
 }
 
-/** The `<SessionId>` value replaced, so a live session id never reaches the store or the logs. */
+/**
+ * The content of every `<SessionId>` element replaced, so a live session id never reaches the store or the logs.
+ * Located by the parser, not by a pattern over the text: a session id in `<![CDATA[…]]>`, split by a comment or
+ * written with character references is still one element's content. Every other byte is kept.
+ */
 export function redactSessionId(xml: string): string {
-  return xml.replace(/(<(?:[\w.-]+:)?SessionId\b[^>]*>)([^<]+)(<\/(?:[\w.-]+:)?SessionId>)/g, '$1[redacted]$3')
+  let root: XmlElement
+  try {
+    root = parseXml(xml)
+  } catch {
+    return '[redacted: not a parsable Outbound Message]'
+  }
+  const spans: Array<{ start: number; end: number }> = []
+  const todo = [root]
+  while (todo.length) {
+    const el = todo.pop()!
+    if (el.local === 'SessionId' && el.content && el.content.end > el.content.start) spans.push(el.content)
+    todo.push(...el.children)
+  }
+  let out = xml
+  for (const span of spans.sort((a, b) => b.start - a.start)) out = out.slice(0, span.start) + '[redacted]' + out.slice(span.end)
+  return out
 }
 
 /** The acknowledgement Salesforce waits for. */

@@ -21,7 +21,9 @@ export interface AdminDeps {
 /** Admin API under /admin: bearer BRIDGE_ADMIN_TOKEN. Without a configured token the admin API is closed. */
 export function adminRouter(deps: AdminDeps): Router {
   const r = express.Router()
-  r.use('/admin', express.json(), (req: Request, res: Response, next: NextFunction) => {
+  // Authenticate first, parse after: an anonymous caller's body is never read (malformed JSON without a token
+  // is a 401, not a 400 from the parser).
+  r.use('/admin', (req: Request, res: Response, next: NextFunction) => {
     if (!deps.adminToken) {
       return res.status(503).json({ error: 'admin_disabled', message: 'set BRIDGE_ADMIN_TOKEN to enable the admin API' })
     }
@@ -31,7 +33,7 @@ export function adminRouter(deps: AdminDeps): Router {
       return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'admin routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
     }
     next()
-  })
+  }, express.json())
 
   r.get('/admin/stats', async (_req, res) => {
     res.json(await deps.store.stats(deps.clock.now()))

@@ -59,13 +59,12 @@ export function reportRouter(deps: ReportDeps): Router {
 
 /**
  * One Connection per process, made on first use (jsforce refreshes its session); a failed connect is retried on
- * the next request. Without Salesforce credentials: the sandbox this bridge serves (PUBLIC_URL or 127.0.0.1:PORT).
+ * the next request. Without Salesforce credentials: the sandbox this bridge serves on its loopback sandbox listener.
  */
-export function salesforceConnector(env: NodeJS.ProcessEnv): () => Promise<Connection> {
+export function salesforceConnector(env: NodeJS.ProcessEnv, sandboxBase: () => string): () => Promise<Connection> {
   let conn: Promise<Connection> | undefined
   return () => {
-    const base = `${(env.PUBLIC_URL || `http://127.0.0.1:${env.PORT || 3000}`).replace(/\/$/, '')}/sandbox`
-    conn ??= connectSalesforce(salesforceAuthFromEnv(env, base)).catch((err) => {
+    conn ??= connectSalesforce(salesforceAuthFromEnv(env, sandboxBase())).catch((err) => {
       conn = undefined
       throw err
     })

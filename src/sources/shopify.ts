@@ -8,7 +8,10 @@ import type { DraftMessage } from '../messages.ts'
  * Shopify `orders/create` as a purchase source (shopify.dev/docs/apps/build/webhooks/verify-deliveries,
  * /delivery-structure). The body is the REST Order resource; money fields are decimal strings ("403.00").
  * Signature: `X-Shopify-Hmac-Sha256` = base64 HMAC-SHA256(app client secret, raw body), no timestamp.
- * Idempotency: `X-Shopify-Webhook-Id` (Shopify's documented dedupe header), falling back to the order id.
+ * Idempotency: `X-Shopify-Event-Id` with the topic when present — Shopify's duplicate guidance names the event id
+ * ("the same value across more than one webhook indicates a duplicate", shopify.dev/docs/apps/build/webhooks/
+ * ignore-duplicates); a resend of the same event can carry a new `X-Shopify-Webhook-Id`, and two subscriptions to
+ * one topic deliver the same event twice. Else `X-Shopify-Webhook-Id`, else the order/customer id.
  *
  * Also `customers/create` as a sign-up source (scenario 3): the REST Customer resource. A new customer is a
  * referred friend when the shop's referral app stored a referral code on them, read from (first wins):
@@ -220,7 +223,7 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
   secretEnv: ['SHOPIFY_WEBHOOK_SECRET', 'SHOPIFY_WEBHOOK_SECRET_PREVIOUS'],
   contentTypes: ['application/json'],
   label: 'Shopify (orders/create, customers/create)',
-  dedupeKey: '`X-Shopify-Webhook-Id`',
+  dedupeKey: '`X-Shopify-Event-Id` + topic, else `X-Shopify-Webhook-Id`',
   authScheme: 'X-Shopify-Hmac-Sha256: base64 HMAC-SHA256(app client secret, raw body)',
 
   verify(request, secret) {
@@ -253,10 +256,12 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
   },
 
   items(payload, request) {
+    const eventId = request.headers['x-shopify-event-id']?.trim()
     const webhookId = request.headers['x-shopify-webhook-id']?.trim()
     const topic = request.headers['x-shopify-topic'] ?? HANDLED_TOPIC
     const prefix = topic === CUSTOMER_TOPIC ? 'customer' : 'order'
-    return [{ key: webhookId || `${prefix}:${payload.id}`, eventType: topic, payload }]
+    const key = eventId ? `event:${topic}:${eventId}` : webhookId || `${prefix}:${payload.id}`
+    return [{ key, eventType: topic, payload }]
   },
 
   normalize(item) {

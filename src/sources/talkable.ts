@@ -111,11 +111,25 @@ function jsonField(value: string | null): unknown {
 }
 
 /**
- * The raw form body with the `key` value masked, every other byte unchanged. Not part of `Source` yet: the ingest
- * route stores `rawBody` as received, which for Talkable contains the shared key (see the hand-back report).
+ * The raw form body with every `key` value masked, every other byte unchanged. Each field name is decoded as the
+ * form parser decodes it (percent-escapes, `+`), so `k%65y=<secret>` is masked like `key=<secret>`.
  */
 function redactRawBody(request: WebhookRequest): string {
-  return request.rawBody.toString('utf8').replace(/(^|&)key=[^&]*/g, '$1key=[redacted]')
+  return request.rawBody
+    .toString('utf8')
+    .split('&')
+    .map((field) => {
+      const eq = field.indexOf('=')
+      const rawName = eq < 0 ? field : field.slice(0, eq)
+      let name: string
+      try {
+        name = decodeURIComponent(rawName.replace(/\+/g, ' '))
+      } catch {
+        name = rawName
+      }
+      return name === 'key' ? `${rawName}=[redacted]` : field
+    })
+    .join('&')
 }
 
 export const talkable: Source<TalkableForm> & { redactRawBody(request: WebhookRequest): string } = {

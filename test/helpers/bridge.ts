@@ -37,7 +37,7 @@ export async function testBridge(options: BridgeOptions & { env?: Record<string,
       cb()
     }
   })
-  const env = { ...SECRETS, DATABASE_URL: `sqlite:${join(dir, 'bridge.sqlite')}`, PORT: '0', HOST: '127.0.0.1', ...options.env }
+  const env = { ...SECRETS, DATABASE_URL: `sqlite:${join(dir, 'bridge.sqlite')}`, PORT: '0', SANDBOX_PORT: '0', HOST: '127.0.0.1', ...options.env }
   const bridge = await startBridge({
     config: loadConfig(env),
     logger: createLogger('debug', sink),

@@ -6,7 +6,7 @@ export { freePort } from '../../bench/lib.ts'
 
 /** `referral-bridge serve` as a real child process (so it can be SIGKILLed), its output kept in `output`. */
 export function bridgeProcess(env: NodeJS.ProcessEnv, output: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['bin/referral-bridge.js', 'serve'], { env: { ...process.env, SANDBOX_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (d) => output.push(String(d)))
   return child
 }

@@ -168,7 +168,7 @@ describe('delivery', () => {
     await send(40)
     await bridge.post('referralcandy', '{}', { 'x-referral-candy-signature': 'nope' })
     await until(() => bridge.segment.state.messages.size === 3)
-    expect(await (await fetch(`${bridge.url}/healthz`)).json()).toEqual({ status: 'ok', store: 'sqlite' })
+    expect(await (await fetch(`${bridge.url}/healthz`)).json()).toEqual({ status: 'ok', store: 'sqlite', sandboxed: ['segment'] })
     const metrics = await (await fetch(`${bridge.url}/metrics`)).text()
     expect(metrics).toContain('bridge_webhooks_accepted_total{source="referralcandy"} 1')
     expect(metrics).toContain('bridge_webhooks_rejected_total{source="referralcandy",reason="invalid_signature"} 1')
