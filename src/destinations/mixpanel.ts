@@ -34,7 +34,7 @@ import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPoli
  *
  * Pointing it at a sandbox: `Mixpanel.init(token, { host: '127.0.0.1:3000', protocol: 'http', path: '/sandbox/mixpanel' })`
  * works (the SDK splits host:port and prefixes `path` to every endpoint); `host` may also be given here as a
- * URL (`http://127.0.0.1:3000/sandbox/mixpanel`). The SDK refuses to send a secret or service-account credentials
+ * URL (`http://127.0.0.1:3001/sandbox/mixpanel`). The SDK refuses to send a secret or service-account credentials
  * over plain HTTP ("Must use HTTPS if authenticating with API Secret"), so an `http:` target works with the
  * token-only `/track` path; we reject secret + http at construction rather than fail every delivery.
  */
@@ -44,7 +44,7 @@ export interface MixpanelDestinationConfig {
   secret?: string
   /** Service account (recommended for /import). */
   serviceAccount?: { username: string; secret: string; projectId: string }
-  /** `api.mixpanel.com`, `api-eu.mixpanel.com`, `127.0.0.1:3000`, or a URL `http://127.0.0.1:3000/sandbox/mixpanel`. */
+  /** `api.mixpanel.com`, `api-eu.mixpanel.com`, `127.0.0.1:3001`, or a URL `http://127.0.0.1:3001/sandbox/mixpanel`. */
   host: string
   protocol?: 'http' | 'https'
   /** Path prefix (e.g. `/sandbox/mixpanel`); taken from `host` when that is a URL. */

@@ -16,7 +16,7 @@ export interface NotificationPartsOptions {
   env: NodeJS.ProcessEnv
   /** The bridge's DATABASE_URL: the notifications table lives next to the queue, over its own connection. */
   databaseUrl: string
-  /** e.g. http://127.0.0.1:3000/sandbox; a function when the port is only known after listen. */
+  /** e.g. http://127.0.0.1:3001/sandbox (SANDBOX_PORT); a function when the port is only known after listen. */
   sandboxBase: string | (() => string)
   /** The bridge serves sandboxes (default true). When false and APP_WEBHOOK_URL is unset, app_webhook is left out. */
   sandboxes?: boolean

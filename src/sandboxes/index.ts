@@ -10,7 +10,7 @@ import { createGa4Sandbox } from './ga4.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
- * created once per bridge; the destination registry points the official SDK at `<bridge>/sandbox/<vendor>`.
+ * created once per bridge; the destination registry points the official SDK at `http://127.0.0.1:<SANDBOX_PORT>/sandbox/<vendor>` (their own loopback listener).
  */
 export interface Sandbox {
   vendor: string
