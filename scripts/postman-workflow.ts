@@ -23,6 +23,8 @@ export interface Step {
   pathVariables?: Record<string, string>
   query?: Array<{ key: string; value: string; description?: string }>
   headers?: Array<{ key: string; value: string }>
+  /** false: no Authorization header although the operation has security (a request showing the refusal). */
+  auth?: false
   body?: { raw: string; language?: 'json' | 'xml' | 'text' } | { urlencoded: Array<{ key: string; value: string }> }
   prerequest?: string
   /** Required: at least one pm.test. */
@@ -264,6 +266,14 @@ const standardSignature = js(`
   pm.variables.set('signature', 'v1,' + cryptoJs.HmacSHA256(webhookId + '.' + webhookTimestamp + '.' + body, key).toString(cryptoJs.enc.Base64));
 `)
 
+/** A plan change as marketing ops would propose it: the running Referral Created file plus one optional property. */
+const proposedPlanFile = (() => {
+  const text = readFileSync(fileURLToPath(new URL('../tracking-plan/events/referral-created.yaml', import.meta.url)), 'utf8')
+  const anchor = '    properties:\n'
+  if (!text.includes(anchor)) throw new Error('tracking-plan/events/referral-created.yaml: no "    properties:" line to add the proposed property under')
+  return text.replace(anchor, anchor + '      demo_note:\n        type: string\n        description: "A note the Postman workflow proposes (optional)."\n        examples: [hello]\n')
+})()
+
 // ---- the workflow ------------------------------------------------------------------------------------------------
 
 const json = (raw: string) => ({ raw, language: 'json' as const })
@@ -277,7 +287,15 @@ export const folders: Folder[] = [
         operation: 'GET /healthz',
         test: js(`
           pm.test('200: store reachable', function () { pm.response.to.have.status(200); });
-          pm.test('status ok', function () { pm.expect(pm.response.json().status).to.equal('ok'); });
+          const health = pm.response.json();
+          pm.test('{status: ok, store, sandboxed}', function () {
+            pm.expect(health.status).to.equal('ok');
+            pm.expect(['sqlite', 'postgres']).to.include(health.store);
+            pm.expect(health.sandboxed).to.be.an('array');
+          });
+          pm.test('the demo has no vendor credentials: HubSpot and the app webhook deliver to sandboxes', function () {
+            pm.expect(health.sandboxed).to.include.members(['hubspot', 'app_webhook']);
+          });
         `)
       },
       {
@@ -289,6 +307,21 @@ export const folders: Folder[] = [
             pm.expect(doc.openapi).to.equal('3.1.0');
             pm.expect(Object.keys(doc.paths).filter(function (p) { return p.indexOf('/webhooks/') === 0; })).to.have.length.above(0);
           });
+        `)
+      },
+      {
+        operation: 'GET /metrics',
+        name: 'Prometheus metrics without the token: refused',
+        description: 'The demo sets METRICS_TOKEN, so a scrape without `Authorization: Bearer {{METRICS_TOKEN}}` is refused.',
+        auth: false,
+        test: js(`
+          pm.test('401', function () { pm.response.to.have.status(401); });
+          pm.test('{error: unauthorized, message} and a Bearer challenge', function () {
+            pm.expect(pm.response.json().error).to.equal('unauthorized');
+            pm.expect(pm.response.json().message).to.include('METRICS_TOKEN');
+            pm.expect(pm.response.headers.get('WWW-Authenticate')).to.equal('Bearer');
+          });
+          pm.test('no metrics in the answer', function () { pm.expect(pm.response.text()).to.not.include('# HELP'); });
         `)
       },
       {
@@ -549,6 +582,28 @@ export const folders: Folder[] = [
         `))
       },
       {
+        operation: 'GET /admin/webhooks',
+        name: "Webhook history: the ReferralCandy webhook, found by the friend's email",
+        description: 'The console\'s search: `email` matches part of an address in the messages, `id` any inbox, message or job id.',
+        query: [
+          { key: 'source', value: 'referralcandy' },
+          { key: 'since', value: '1h' },
+          { key: 'email', value: '{{referralcandyFriend}}' }
+        ],
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          const webhooks = pm.response.json().webhooks;
+          pm.test('{webhooks}', function () { pm.expect(webhooks).to.be.an('array'); });
+          pm.test('exactly the webhook sent in folder 2, with its messages and people', function () {
+            pm.expect(webhooks).to.have.length(1);
+            pm.expect(webhooks[0].inboxId).to.equal(pm.collectionVariables.get('eventId'));
+            pm.expect(webhooks[0].source).to.equal('referralcandy');
+            pm.expect(webhooks[0].messages).to.be.an('array').that.is.not.empty;
+            pm.expect(webhooks[0].people).to.include(pm.collectionVariables.get('referralcandyFriend').toLowerCase());
+          });
+        `)
+      },
+      {
         sandbox: { method: 'GET', path: 'hubspot/crm/v3/objects/contacts/:email' },
         name: 'HubSpot sandbox: the referred friend is a contact',
         description: 'Not the bridge\'s API: the HubSpot sandbox (src/sandboxes/hubspot.ts) the demo delivers to, read like HubSpot\'s CRM API (any bearer token).',
@@ -765,7 +820,82 @@ export const folders: Folder[] = [
     ]
   },
   {
-    name: '7. Live notifications (SSE, not run by the runner)',
+    name: '7. The tracking plan',
+    description:
+      'What the console shows and checks: the catalogue of the running plan with recent counts, a proposed plan file checked (lint, diff, preview over the messages stored by this run) without writing anything, and a reload.',
+    steps: [
+      {
+        operation: 'GET /admin/plan',
+        query: [{ key: 'since', value: '1h' }],
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          const catalogue = pm.response.json();
+          const created = catalogue.entries.filter(function (e) { return e.name === 'Referral Created'; })[0];
+          pm.test('{fingerprint, entries}: Referral Created with its versions and consumers', function () {
+            pm.expect(catalogue.fingerprint).to.be.a('string').that.is.not.empty;
+            pm.expect(created.kind).to.equal('track');
+            pm.expect(created.currentVersion).to.be.a('number');
+            pm.expect(created.versions).to.be.an('array').that.is.not.empty;
+            pm.expect(created.consumers).to.be.an('array').that.is.not.empty;
+          });
+          pm.test('the webhooks of this run are counted', function () {
+            pm.expect(catalogue.examined).to.be.above(0);
+            const routed = catalogue.entries.reduce(function (n, e) { return n + e.recent.routed; }, 0);
+            pm.expect(routed).to.be.above(0);
+          });
+          pm.collectionVariables.set('planFingerprint', catalogue.fingerprint);
+        `)
+      },
+      {
+        operation: 'POST /admin/plan/preview',
+        name: 'Preview a plan change: Referral Created gains an optional property',
+        description: 'The body is tracking-plan/events/referral-created.yaml with one optional property added (as marketing ops would propose it). Nothing is written: the running plan is unchanged.',
+        body: json(JSON.stringify({ yaml: proposedPlanFile, since: '1h' }, null, 2)),
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          const result = pm.response.json();
+          pm.test('lints clean, in place of events/referral-created.yaml', function () {
+            pm.expect(result.path).to.equal('events/referral-created.yaml');
+            pm.expect(result.errors).to.equal(0);
+          });
+          pm.test('diff: one addition, nothing breaking', function () {
+            pm.expect(result.diff.ok).to.equal(true);
+            pm.expect(result.diff.summary.addition).to.equal(1);
+            pm.expect(result.diff.summary.breaking).to.equal(0);
+          });
+          pm.test('preview: the stored messages of this run still pass', function () {
+            pm.expect(result.preview.examined).to.be.above(0);
+            pm.expect(result.preview.newlyFailing).to.equal(0);
+          });
+        `)
+      },
+      {
+        operation: 'POST /admin/plan/preview',
+        name: 'Preview a plan change: not a plan file',
+        body: json(JSON.stringify({ yaml: 'description: a file that names no event\n' }, null, 2)),
+        test: js(`
+          pm.test('422', function () { pm.response.to.have.status(422); });
+          pm.test('{error: not_a_plan_file, message}', function () {
+            const answer = pm.response.json();
+            pm.expect(answer.error).to.equal('not_a_plan_file');
+            pm.expect(answer.message).to.include('event:');
+          });
+        `)
+      },
+      {
+        operation: 'POST /admin/plan/reload',
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          pm.test('the files lint, nothing changed: the previews above wrote nothing', function () {
+            const fingerprint = pm.collectionVariables.get('planFingerprint');
+            pm.expect(pm.response.json()).to.eql({ ok: true, changed: false, previous: fingerprint, running: fingerprint });
+          });
+        `)
+      }
+    ]
+  },
+  {
+    name: '8. Live notifications (SSE, not run by the runner)',
     description:
       'A server-sent event stream stays open by design (a heartbeat comment every 15 s), so a run stops before it. Send it by hand: Postman shows each `event: notification` as it arrives (send a purchase from folder 2 meanwhile), then Cancel.',
     steps: [

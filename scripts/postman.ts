@@ -14,6 +14,9 @@ import { collectionPrerequest, folders, type Step } from './postman-workflow.ts'
 const OUT = 'docs/referral-bridge.postman_collection.json'
 const ENVIRONMENT = 'docs/referral-bridge.postman_environment.json'
 
+/** Security scheme of the OpenAPI document → the environment variable holding its bearer token. */
+const AUTH: Record<string, string> = { bearer: 'BRIDGE_ADMIN_TOKEN', appKey: 'BRIDGE_APP_API_KEY', metricsToken: 'METRICS_TOKEN' }
+
 const event = (listen: 'prerequest' | 'test', code: string) => ({ listen, script: { type: 'text/javascript', exec: code.split('\n') } })
 
 /** The run stops before requests kept out of the runner (the SSE stream never ends by design). */
@@ -53,9 +56,12 @@ export async function postmanCollection(): Promise<object> {
     for (const v of variables) if (!step.pathVariables?.[v]) problems.push(`"${name}" leaves :${v} unfilled`)
     const host = step.operation ? '{{baseUrl}}' : '{{sandboxUrl}}'
     const contentType = op?.requestBody ? Object.keys(op.requestBody.content)[0] : step.body ? 'application/json' : undefined
+    // The first scheme the operation names (`[{}, {metricsToken: []}]`: optional auth, sent all the same).
+    const scheme = ((op?.security ?? []) as Array<Record<string, unknown>>).flatMap((r) => Object.keys(r))[0]
+    if (scheme && !AUTH[scheme]) problems.push(`"${name}": no environment variable for the security scheme ${scheme}`)
     const headers = [
       ...(contentType ? [{ key: 'Content-Type', value: contentType }] : []),
-      ...(op?.security ? [{ key: 'Authorization', value: op.security[0].appKey ? 'Bearer {{BRIDGE_APP_API_KEY}}' : 'Bearer {{BRIDGE_ADMIN_TOKEN}}' }] : []),
+      ...(scheme && AUTH[scheme] && step.auth !== false ? [{ key: 'Authorization', value: `Bearer {{${AUTH[scheme]}}}` }] : []),
       ...(step.headers ?? [])
     ]
     const query = step.query ?? []
@@ -92,7 +98,7 @@ export async function postmanCollection(): Promise<object> {
   const chained = [...new Set([...scripts.matchAll(/pm\.collectionVariables\.set\('(\w+)'/g)].map((m) => m[1]!))].sort()
   const local = new Set([...scripts.matchAll(/pm\.variables\.set\('(\w+)'/g)].map((m) => m[1]!))
   const environment = new Set((JSON.parse(readFileSync(ENVIRONMENT, 'utf8')) as { values: Array<{ key: string }> }).values.map((v) => v.key))
-  for (const secret of ['BRIDGE_ADMIN_TOKEN', 'BRIDGE_APP_API_KEY', ...[...sources.values()].map((s) => s.secretEnv[0]!)]) {
+  for (const secret of [...Object.values(AUTH), ...[...sources.values()].map((s) => s.secretEnv[0]!)]) {
     if (!environment.has(secret)) problems.push(`${ENVIRONMENT} has no ${secret}`)
   }
   const collection = {
