@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { schemaStatements, type JobRecord } from './schema.ts'
-import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
+import { attemptRow, clip, inboxRow, jobRow, messageRow } from './rows.ts'
 import { SqliteWriter } from './sqlite-writer.ts'
 import { acceptWebhook, insertMessages } from './sqlite-accept.mjs'
 import type {
