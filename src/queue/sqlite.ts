@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { REFERRAL_EVENTS_SQL, referralKeySql, schemaStatements, type JobRecord } from './schema.ts'
 import { referralMatch, referralProbes } from './referral-lookup.ts'
-import { attemptRow, clip, inboxRow, jobIdOf, jobRow, messageRow } from './rows.ts'
+import { attemptRow, clip, inboxRow, jobRow, messageRow } from './rows.ts'
 import { SqliteWriter } from './sqlite-writer.ts'
 import { acceptWebhook, insertMessages } from './sqlite-accept.mjs'
 import type {
