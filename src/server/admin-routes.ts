@@ -1,7 +1,7 @@
-import express, { type Router, type Request, type Response, type NextFunction } from 'express'
+import express, { type Router } from 'express'
 import type { Store, JobFilter } from '../queue/store.ts'
 import type { Clock } from '../clock.ts'
-import { safeEqual } from '../sources/signatures.ts'
+import { requireAdminToken } from './admin-auth.ts'
 import { replayDeadLetters } from '../ops/dead-letter.ts'
 import { replayQuarantine } from '../ops/quarantine.ts'
 import type { Source } from '../sources/types.ts'
@@ -23,17 +23,7 @@ export function adminRouter(deps: AdminDeps): Router {
   const r = express.Router()
   // Authenticate first, parse after: an anonymous caller's body is never read (malformed JSON without a token
   // is a 401, not a 400 from the parser).
-  r.use('/admin', (req: Request, res: Response, next: NextFunction) => {
-    if (!deps.adminToken) {
-      return res.status(503).json({ error: 'admin_disabled', message: 'set BRIDGE_ADMIN_TOKEN to enable the admin API' })
-    }
-    const header = req.headers.authorization ?? ''
-    const token = header.startsWith('Bearer ') ? header.slice(7) : undefined
-    if (!safeEqual(deps.adminToken, token)) {
-      return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'admin routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
-    }
-    next()
-  }, express.json())
+  r.use('/admin', requireAdminToken(deps.adminToken), express.json())
 
   r.get('/admin/stats', async (_req, res) => {
     res.json(await deps.store.stats(deps.clock.now()))

@@ -1,9 +1,9 @@
-import express, { type Router, type Request, type Response, type NextFunction } from 'express'
+import express, { type Router, type Response } from 'express'
 import type { Store } from '../queue/store.ts'
 import type { Clock } from '../clock.ts'
 import type { TrackingPlan } from '../tracking-plan/plan.ts'
 import type { Destination } from '../destinations/types.ts'
-import { safeEqual } from '../sources/signatures.ts'
+import { requireAdminToken } from './admin-auth.ts'
 import { buildCatalogue } from '../tracking-plan/catalogue.ts'
 import { readProducers } from '../tracking-plan/producers.ts'
 import { checkProposal, ProposalError } from '../tracking-plan/proposal.ts'
@@ -34,17 +34,7 @@ const BODY_LIMIT = '256kb'
  */
 export function planRouter(deps: PlanRouteDeps): Router {
   const r = express.Router()
-  r.use('/admin/plan', (req: Request, res: Response, next: NextFunction) => {
-    if (!deps.adminToken) {
-      return res.status(503).json({ error: 'admin_disabled', message: 'the admin API is off: set BRIDGE_ADMIN_TOKEN on the bridge to enable it' })
-    }
-    const header = req.headers.authorization ?? ''
-    const token = header.startsWith('Bearer ') ? header.slice(7) : undefined
-    if (!safeEqual(deps.adminToken, token)) {
-      return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'admin routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
-    }
-    next()
-  }, express.json({ limit: BODY_LIMIT }))
+  r.use('/admin/plan', requireAdminToken(deps.adminToken), express.json({ limit: BODY_LIMIT }))
 
   r.get('/admin/plan', async (req, res) => {
     const since = sinceOf(req.query.since, deps.clock.now())

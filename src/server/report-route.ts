@@ -1,6 +1,6 @@
-import express, { type Router, type Request, type Response, type NextFunction } from 'express'
+import express, { type Router } from 'express'
 import type { Connection } from 'jsforce'
-import { safeEqual } from '../sources/signatures.ts'
+import { requireAdminToken } from './admin-auth.ts'
 import { parseSince } from './admin-routes.ts'
 import { advocateReport, reportCsv } from '../salesforce/report.ts'
 import { connectSalesforce, salesforceAuthFromEnv } from '../salesforce/auth.ts'
@@ -20,15 +20,7 @@ export interface ReportDeps {
  */
 export function reportRouter(deps: ReportDeps): Router {
   const r = express.Router()
-  r.use('/api/reports', (req: Request, res: Response, next: NextFunction) => {
-    if (!deps.adminToken) return res.status(503).json({ error: 'admin_disabled', message: 'set BRIDGE_ADMIN_TOKEN to enable the reports API' })
-    const header = req.headers.authorization ?? ''
-    const token = header.startsWith('Bearer ') ? header.slice(7) : undefined
-    if (!safeEqual(deps.adminToken, token)) {
-      return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'report routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
-    }
-    next()
-  })
+  r.use('/api/reports', requireAdminToken(deps.adminToken))
   r.get('/api/reports/advocates', async (req, res) => {
     const q = req.query as Record<string, unknown>
     const format = typeof q.format === 'string' ? q.format : 'json'

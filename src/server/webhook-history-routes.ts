@@ -1,7 +1,7 @@
-import express, { type Router, type Request, type Response, type NextFunction } from 'express'
+import express, { type Router } from 'express'
 import type { Store, MessageRow } from '../queue/store.ts'
 import type { Clock } from '../clock.ts'
-import { safeEqual } from '../sources/signatures.ts'
+import { requireAdminToken } from './admin-auth.ts'
 import { parseSince } from './admin-routes.ts'
 
 export interface WebhookHistoryDeps {
@@ -31,14 +31,7 @@ const SCAN_LIMIT = 20_000
  */
 export function webhookHistoryRouter(deps: WebhookHistoryDeps): Router {
   const r = express.Router()
-  r.get('/admin/webhooks', (req: Request, res: Response, next: NextFunction) => {
-    if (!deps.adminToken) return res.status(503).json({ error: 'admin_disabled', message: 'the admin API is off: set BRIDGE_ADMIN_TOKEN on the bridge to enable it' })
-    const header = req.headers.authorization ?? ''
-    if (!safeEqual(deps.adminToken, header.startsWith('Bearer ') ? header.slice(7) : undefined)) {
-      return res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'unauthorized', message: 'admin routes need Authorization: Bearer <BRIDGE_ADMIN_TOKEN>' })
-    }
-    next()
-  }, async (req, res) => {
+  r.get('/admin/webhooks', requireAdminToken(deps.adminToken), async (req, res) => {
     const q = (k: string) => (typeof req.query[k] === 'string' && req.query[k] ? String(req.query[k]).trim() : undefined)
     let since: number
     try {
