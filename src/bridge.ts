@@ -18,6 +18,7 @@ import type { Destination } from './destinations/types.ts'
 import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
 import { createApp } from './server/app.ts'
 import { createNotificationParts, type NotificationParts } from './notifications/wiring.ts'
+import { createHookParts, type HookParts } from './hooks/wiring.ts'
 
 export interface BridgeOptions {
   config?: BridgeConfig
@@ -46,6 +47,8 @@ export interface Bridge {
   destinations: Destination[]
   sandboxes: Sandbox[]
   notifications: NotificationParts
+  /** REST Hooks (Zapier / Make): subscriptions API and the rest_hooks destination. */
+  hooks: HookParts
   metrics: Metrics
   logger: Logger
   url: string
@@ -86,6 +89,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     sandboxes: options.sandboxes !== false,
     logger
   })
+  const hooks = await createHookParts({ env: config.env, databaseUrl: config.databaseUrl, plan: () => plan, logger })
   const sandboxes = options.sandboxes === false ? [] : [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])]
   let destinations: Destination[] = []
   let worker: DeliveryWorker | undefined
@@ -111,7 +115,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     sandboxes,
     version,
     accepting: () => accepting,
-    routers: [notifications.router]
+    routers: [notifications.router, hooks.router]
   })
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -126,12 +130,15 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       typeof options.destinations === 'function'
         ? await options.destinations(sandboxBase)
         : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
+    // Configured by env alone (BRIDGE_HOOKS_API_KEY), so it joins an overridden list too.
+    destinations = [...destinations, ...hooks.destinations.filter((h) => !destinations.some((d) => d.name === h.name))]
   } catch (err) {
     // A configuration error (unknown DESTINATIONS, bad secret format...): release the port and the store so the
     // process exits with the message instead of hanging half-started.
     server.closeAllConnections()
     await new Promise<void>((resolve) => server.close(() => resolve()))
     await notifications.close()
+    await hooks.close()
     await store.close()
     throw err
   }
@@ -165,11 +172,12 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       await worker!.stop(graceMs)
       await Promise.all(destinations.map((d) => d.close?.().catch((err) => logger.error('destination close failed', { destination: d.name, error: err }))))
       await notifications.close()
+      await hooks.close()
       server.closeAllConnections()
       await closed
       await store.close()
       logger.info('referral-bridge stopped')
     })())
 
-  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, metrics, logger, url, stop }
+  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, hooks, metrics, logger, url, stop }
 }

@@ -3,6 +3,7 @@ import { policyFromEnv, defaultPolicy } from './types.ts'
 import { segmentDestination } from './segment.ts'
 import { NOTIFICATION_DESTINATIONS } from '../notifications/wiring.ts'
 import { mixpanelDestination } from './mixpanel.ts'
+import { REST_HOOKS_DESTINATION } from './rest-hooks.ts'
 import { hubspotDestination } from '../functions/hubspot-destination.ts'
 import { salesforceDestination } from '../functions/salesforce-destination.ts'
 import { klaviyoDestination } from '../functions/klaviyo-destination.ts'
@@ -56,7 +57,7 @@ export const destinationFactories: Record<string, DestinationFactory> = {
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {
   const wanted = opts.env.DESTINATIONS?.split(',').map((s) => s.trim()).filter(Boolean)
-  const known = [...Object.keys(destinationFactories), ...NOTIFICATION_DESTINATIONS]
+  const known = [...Object.keys(destinationFactories), ...NOTIFICATION_DESTINATIONS, REST_HOOKS_DESTINATION]
   const unknown = wanted?.filter((w) => !known.includes(w)) ?? []
   if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${known.join(', ')})`)
   const names = (wanted ?? Object.keys(destinationFactories)).filter((n) => destinationFactories[n])
