@@ -765,7 +765,53 @@ export const folders: Folder[] = [
     ]
   },
   {
-    name: '7. Live notifications (SSE, not run by the runner)',
+    name: '7. No-code subscribers (REST Hooks for Zapier / Make)',
+    description:
+      'What a Zapier REST Hook trigger does when a Zap is turned on and off (docs/no-code.md): subscribe a target URL to a tracking-plan event, load sample data (the perform list), unsubscribe. No event is sent in between, so the placeholder URL is never called.',
+    steps: [
+      {
+        operation: 'POST /api/hooks',
+        body: json(JSON.stringify({ target_url: 'https://hooks.zapier.com/hooks/standard/demo/{{uid}}', event: 'Referral Created' }, null, 2)),
+        test: js(`
+          pm.test('201: subscribed', function () { pm.response.to.have.status(201); });
+          const hook = pm.response.json();
+          pm.test('{id, event, target_url}', function () {
+            pm.expect(hook.id).to.be.a('string').that.is.not.empty;
+            pm.expect(hook.event).to.equal('Referral Created');
+          });
+          pm.collectionVariables.set('hookId', hook.id);
+        `)
+      },
+      {
+        operation: 'GET /api/hooks/sample',
+        query: [
+          { key: 'event', value: 'Referral Created' },
+          { key: 'limit', value: '3' }
+        ],
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          pm.test('recent Referral Created messages, each once', function () {
+            const sample = pm.response.json();
+            pm.expect(sample).to.be.an('array');
+            pm.expect(sample.length).to.be.at.most(3);
+            sample.forEach(function (m) { pm.expect(m.event).to.equal('Referral Created'); pm.expect(m.messageId).to.be.a('string'); });
+            // Newest first by arrival at the bridge, not by the platform's event time (a replayed old event is new here).
+            pm.expect(sample.map(function (m) { return m.messageId; })).to.have.members(sample.map(function (m) { return m.messageId; }).filter(function (id, i, all) { return all.indexOf(id) === i; }));
+          });
+        `)
+      },
+      {
+        operation: 'DELETE /api/hooks/{id}',
+        pathVariables: { id: '{{hookId}}' },
+        test: js(`
+          pm.test('200: unsubscribed', function () { pm.response.to.have.status(200); });
+          pm.test('{id, deleted: true}', function () { pm.expect(pm.response.json()).to.eql({ id: pm.collectionVariables.get('hookId'), deleted: true }); });
+        `)
+      }
+    ]
+  },
+  {
+    name: '8. Live notifications (SSE, not run by the runner)',
     description:
       'A server-sent event stream stays open by design (a heartbeat comment every 15 s), so a run stops before it. Send it by hand: Postman shows each `event: notification` as it arrives (send a purchase from folder 2 meanwhile), then Cancel.',
     steps: [

@@ -55,7 +55,7 @@ export async function postmanCollection(): Promise<object> {
     const contentType = op?.requestBody ? Object.keys(op.requestBody.content)[0] : step.body ? 'application/json' : undefined
     const headers = [
       ...(contentType ? [{ key: 'Content-Type', value: contentType }] : []),
-      ...(op?.security ? [{ key: 'Authorization', value: op.security[0].appKey ? 'Bearer {{BRIDGE_APP_API_KEY}}' : 'Bearer {{BRIDGE_ADMIN_TOKEN}}' }] : []),
+      ...(op?.security ? [{ key: 'Authorization', value: `Bearer {{${op.security[0].appKey ? 'BRIDGE_APP_API_KEY' : op.security[0].hooksKey ? 'BRIDGE_HOOKS_API_KEY' : 'BRIDGE_ADMIN_TOKEN'}}}` }] : []),
       ...(step.headers ?? [])
     ]
     const query = step.query ?? []
@@ -92,7 +92,7 @@ export async function postmanCollection(): Promise<object> {
   const chained = [...new Set([...scripts.matchAll(/pm\.collectionVariables\.set\('(\w+)'/g)].map((m) => m[1]!))].sort()
   const local = new Set([...scripts.matchAll(/pm\.variables\.set\('(\w+)'/g)].map((m) => m[1]!))
   const environment = new Set((JSON.parse(readFileSync(ENVIRONMENT, 'utf8')) as { values: Array<{ key: string }> }).values.map((v) => v.key))
-  for (const secret of ['BRIDGE_ADMIN_TOKEN', 'BRIDGE_APP_API_KEY', ...[...sources.values()].map((s) => s.secretEnv[0]!)]) {
+  for (const secret of ['BRIDGE_ADMIN_TOKEN', 'BRIDGE_APP_API_KEY', 'BRIDGE_HOOKS_API_KEY', ...[...sources.values()].map((s) => s.secretEnv[0]!)]) {
     if (!environment.has(secret)) problems.push(`${ENVIRONMENT} has no ${secret}`)
   }
   const collection = {
