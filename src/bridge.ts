@@ -19,6 +19,7 @@ import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
 import { createApp } from './server/app.ts'
 import { createNotificationParts, type NotificationParts } from './notifications/wiring.ts'
 import { createHookParts, type HookParts } from './hooks/wiring.ts'
+import { hubspotDealClientFromEnv, type HubspotDealClient } from './hubspot/deals.ts'
 
 export interface BridgeOptions {
   config?: BridgeConfig
@@ -82,6 +83,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   }
   const onHangup = () => void reloadPlan()
   let sandboxBase = ''
+  let hubspotDeals: HubspotDealClient | undefined
   const notifications = await createNotificationParts({
     env: config.env,
     databaseUrl: config.databaseUrl,
@@ -115,7 +117,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     sandboxes,
     version,
     accepting: () => accepting,
-    routers: [notifications.router, hooks.router]
+    routers: [notifications.router, hooks.router],
+    hubspotDeals: () => (hubspotDeals ??= hubspotDealClientFromEnv(config.env, options.sandboxes === false ? undefined : sandboxBase || undefined))
   })
 
   const server = await new Promise<Server>((resolve, reject) => {

@@ -10,6 +10,8 @@ import type { Clock } from '../clock.ts'
 import { newAjv } from '../tracking-plan/plan.ts'
 import { normalizeItem } from './normalize.ts'
 import { attributeOrders } from './attribution.ts'
+import { lookUpHubspotDeals } from './hubspot-deals.ts'
+import type { HubspotDealClient } from '../hubspot/deals.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -23,6 +25,8 @@ export interface IngestDeps {
   bodyLimit: string
   /** Called after a commit so idle delivery lanes start at once. */
   onAccepted: () => void
+  /** HubSpot deal lookup for `POST /webhooks/hubspot` (src/ingest/hubspot-deals.ts); undefined = not configured. */
+  hubspotDeals?: () => HubspotDealClient | undefined
 }
 
 // Headers that authenticate a request never reach the store or the logs.
@@ -88,10 +92,19 @@ export function webhookRouter(deps: IngestDeps): Router {
     const unroutable = source.unroutable?.(payload, request)
     if (unroutable) return reject(req, res, name, 501, 'not_implemented', unroutable)
 
+    let sourceItems = source.items(payload, request)
+    try {
+      // HubSpot deal events carry only the deal id: look the deal up first (503 on failure, so HubSpot retries).
+      sourceItems = await lookUpHubspotDeals(name, sourceItems, { lookup: deps.hubspotDeals?.(), store: deps.store, env: deps.env })
+    } catch (err) {
+      deps.logger.warn('hubspot deal lookup failed', { requestId: res.locals.requestId, error: err })
+      return reject(req, res, name, 503, 'lookup_failed', `the deal could not be read from HubSpot (${(err as { code?: number }).code ?? 'no answer'}); nothing was stored, retry later`)
+    }
+
     try {
       const plan = deps.plan()
       const destinations = deps.destinations()
-      const normalized = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
+      const normalized = sourceItems.map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
       const items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testBridge, referralCandyPayload, sign, until, type TestBridge } from '../helpers/bridge.ts'
+import { signHubspotV3 } from '../../src/hubspot/signature.ts'
+import { CLIENT_SECRET, hubspotWithWebhooks } from './support.ts'
+
+describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral Revenue Won', () => {
+  let bridge: TestBridge
+  let hubspot: Awaited<ReturnType<typeof hubspotWithWebhooks>>
+  const won = async () =>
+    (await bridge.store.recentMessages(0, 1000)).filter((m) => m.message.type === 'track' && m.message.event === 'Referral Revenue Won')
+
+  beforeAll(async () => {
+    hubspot = await hubspotWithWebhooks(() => `${bridge.url}/webhooks/hubspot`)
+    bridge = await testBridge({ env: { HUBSPOT_CLIENT_SECRET: CLIENT_SECRET, HUBSPOT_BASE_URL: hubspot.server.url } })
+    // The referral the platform reported: friend0 was referred by advocate0.
+    const raw = JSON.stringify(referralCandyPayload(0))
+    expect((await bridge.post('referralcandy', raw, sign.referralcandy(raw))).status).toBe(200)
+  })
+  afterAll(async () => {
+    await bridge?.close()
+    await hubspot?.close()
+  })
+
+  it('refuses unsigned, wrongly signed and stale requests, storing nothing', async () => {
+    const body = JSON.stringify([{ eventId: 1, subscriptionType: 'deal.propertyChange', objectId: 1, occurredAt: 1, propertyName: 'dealstage', propertyValue: 'closedwon' }])
+    const url = `${bridge.url}/webhooks/hubspot`
+    const ts = String(Date.now())
+    expect((await bridge.post('hubspot', body)).body).toMatchObject({ error: 'invalid_signature', message: 'missing X-HubSpot-Signature-v3 header' })
+    const wrong = await bridge.post('hubspot', body, { 'x-hubspot-signature-v3': signHubspotV3('other-secret', 'POST', url, body, ts), 'x-hubspot-request-timestamp': ts })
+    expect(wrong.status).toBe(401)
+    const old = String(Date.now() - 6 * 60_000)
+    const stale = await bridge.post('hubspot', body, { 'x-hubspot-signature-v3': signHubspotV3(CLIENT_SECRET, 'POST', url, body, old), 'x-hubspot-request-timestamp': old })
+    expect(stale.status).toBe(401)
+    expect(stale.body.message).toContain('older than 5 minutes')
+    const ok = await bridge.post('hubspot', body.replace('"objectId":1', '"objectId":999999'), {})
+    expect(ok.status).toBe(401)
+  })
+
+  it('a deal of a referred contact moved to closed-won yields one Referral Revenue Won, to the cent, on the advocate', async () => {
+    const { dealId } = await hubspot.dealFor('Friend0@Example.com', '1234.56', 'EUR')
+    await hubspot.setStage(dealId, 'closedwon')
+    await hubspot.sender.idle()
+    const sent = hubspot.sender.sent.at(-1)!
+    expect(sent.attempts).toEqual([{ status: 200 }])
+    const messages = await won()
+    expect(messages).toHaveLength(1)
+    expect(messages[0].status).toBe('routed')
+    expect(messages[0].message).toMatchObject({
+      userId: 'advocate0@example.com',
+      properties: {
+        opportunity_id: dealId,
+        amount: 1234.56,
+        amount_minor: 123456,
+        currency: 'EUR',
+        advocate_id: 'advocate0@example.com',
+        friend_email: 'friend0@example.com',
+        closed_at: '2026-11-20T15:30:00.000Z',
+        source_platform: 'hubspot'
+      }
+    })
+    expect(messages[0].inboxId).toBe(`hubspot:deal-won:${dealId}`)
+
+    // Moved away and back to closed-won: HubSpot sends a new event; the deal is still won once.
+    await hubspot.setStage(dealId, 'contractsent')
+    await hubspot.setStage(dealId, 'closedwon')
+    await hubspot.sender.idle()
+    expect(hubspot.sender.sent.slice(-2).every((s) => s.delivered)).toBe(true)
+    expect(await won()).toHaveLength(1)
+  })
+
+  it('a won deal of a contact nobody referred is acknowledged and produces nothing', async () => {
+    const before = (await won()).length
+    const { dealId } = await hubspot.dealFor('stranger@example.com', '99.00', 'USD')
+    await hubspot.setStage(dealId, 'closedwon')
+    await hubspot.sender.idle()
+    expect(hubspot.sender.sent.at(-1)!.delivered).toBe(true)
+    expect(await won()).toHaveLength(before)
+    const event = await bridge.store.getEvent(`hubspot:deal-won:${dealId}`)
+    expect(event?.inbox.status).toBe('ignored')
+  })
+
+  it('answers 503 while HubSpot cannot be read, so HubSpot retries; the retry lands once', async () => {
+    const { dealId } = await hubspot.dealFor('friend0@example.com', '10.00', 'USD')
+    hubspot.sandbox.faults.add({ kind: 'status', status: 503, count: 2, pathContains: '/associations/contacts' })
+    await hubspot.setStage(dealId, 'closedwon')
+    await hubspot.sender.idle()
+    const sent = hubspot.sender.sent.at(-1)!
+    expect(sent.delivered).toBe(true)
+    expect(sent.attempts.map((a) => a.status)).toEqual([503, 503, 200])
+    await until(async () => (await won()).some((m) => m.message.type === 'track' && m.message.properties.opportunity_id === dealId), 5_000, 'the won deal')
+  })
+})
