@@ -488,6 +488,24 @@ export const folders: Folder[] = [
         test: accepted()
       },
       {
+        operation: 'POST /webhooks/hubspot',
+        name: 'HubSpot: deal.propertyChange (X-HubSpot-Signature-v3)',
+        description:
+          'A deal property change that is not a move to closed-won: acknowledged and stored as ignored. A `dealstage` change to `closedwon` makes the bridge read the deal from HubSpot (the demo\'s HubSpot sandbox has no such deal, so it is not sent here; see docs/hubspot.md).',
+        headers: [
+          { key: 'X-HubSpot-Signature-v3', value: '{{signature}}' },
+          { key: 'X-HubSpot-Request-Timestamp', value: '{{nowMs}}' }
+        ],
+        body: json(JSON.stringify([{ eventId: '{{nowMs}}', subscriptionId: 1, portalId: 62515, appId: 1160452, occurredAt: '{{nowMs}}', subscriptionType: 'deal.propertyChange', attemptNumber: 0, objectId: 1, propertyName: 'dealname', propertyValue: 'Renewal', changeSource: 'CRM_UI' }], null, 2).replace(/"\{\{nowMs\}\}"/g, '{{nowMs}}')),
+        // HubSpot v3: base64 HMAC-SHA256(client secret, method + URI + body + timestamp) (developers.hubspot.com/docs/api/webhooks/validating-requests).
+        prerequest: script(signingPrelude, js(`
+          const uri = pm.variables.replaceIn(pm.request.url.toString());
+          const source = 'POST' + uri + body + pm.variables.get('nowMs');
+          pm.variables.set('signature', cryptoJs.HmacSHA256(source, secret('HUBSPOT_CLIENT_SECRET')).toString(cryptoJs.enc.Base64));
+        `)),
+        test: accepted()
+      },
+      {
         operation: 'POST /webhooks/standard',
         name: 'Standard Webhooks: order.completed, notifies the advocate (v1 HMAC-SHA256)',
         headers: [
