@@ -2,6 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testBridge, referralCandyPayload, sign, until, type TestBridge } from '../helpers/bridge.ts'
 import { signHubspotV3 } from '../../src/hubspot/signature.ts'
 import { CLIENT_SECRET, hubspotWithWebhooks } from './support.ts'
+import { hubspotDealClient } from '../../src/hubspot/deals.ts'
+import { reconcileHubspot } from '../../src/hubspot/reconcile.ts'
+import { fileWatermark } from '../../src/salesforce/watermark.ts'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral Revenue Won', () => {
   let bridge: TestBridge
@@ -88,5 +94,41 @@ describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral 
     expect(sent.delivered).toBe(true)
     expect(sent.attempts.map((a) => a.status)).toEqual([503, 503, 200])
     await until(async () => (await won()).some((m) => m.message.type === 'track' && m.message.properties.opportunity_id === dealId), 5_000, 'the won deal')
+  })
+
+  it('the reconciliation finds a won deal whose webhook never came, once; the webhook-delivered ones are duplicates', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rb-hs-wm-'))
+    try {
+      // Created directly in closed-won: HubSpot sends no propertyChange for it (as when the app was uninstalled).
+      const contact = await hubspot.api('POST', '/crm/v3/objects/contacts', { properties: { email: 'friend3@example.com' } })
+      const raw = JSON.stringify(referralCandyPayload(3))
+      expect((await bridge.post('referralcandy', raw, sign.referralcandy(raw))).status).toBe(200)
+      const usd = await hubspot.api('POST', '/crm/v3/objects/deals', {
+        properties: { dealname: 'missed', amount: '2500.05', deal_currency_code: 'USD', closedate: '2026-11-21T00:00:00.000Z', dealstage: 'closedwon' }
+      })
+      await hubspot.api('PUT', `/crm/v4/objects/deals/${usd.id}/associations/default/contacts/${contact.id}`)
+      const before = (await won()).length
+      const deps = {
+        client: hubspotDealClient({ accessToken: 'test', basePath: hubspot.server.url }),
+        store: bridge.store,
+        plan: bridge.plan,
+        destinations: bridge.destinations,
+        watermark: fileWatermark(join(dir, 'hubspot-reconcile.json'))
+      }
+      const first = await reconcileHubspot(deps)
+      expect(first.fetched).toBeGreaterThanOrEqual(4)
+      const found = (await won()).filter((m) => m.message.type === 'track' && m.message.properties.opportunity_id === String(usd.id))
+      expect(found).toHaveLength(1)
+      expect(found[0].message).toMatchObject({ properties: { amount: 2500.05, amount_minor: 250005, currency: 'USD', advocate_id: 'advocate3@example.com' } })
+      expect((await won()).length).toBe(before + 1)
+      expect(first.watermark).toBeDefined()
+      // Again: nothing new, everything already known.
+      const second = await reconcileHubspot({ ...deps, since: 0 })
+      expect(second.stored).toBe(0)
+      expect(second.duplicates).toBe(second.fetched)
+      expect((await won()).length).toBe(before + 1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
