@@ -6,18 +6,31 @@ import { hubspotDealClient } from '../../src/hubspot/deals.ts'
 import { reconcileHubspot } from '../../src/hubspot/reconcile.ts'
 import { fileWatermark } from '../../src/salesforce/watermark.ts'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createSalesforceSandbox } from '../../src/sandboxes/salesforce.ts'
+import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral Revenue Won', () => {
   let bridge: TestBridge
   let hubspot: Awaited<ReturnType<typeof hubspotWithWebhooks>>
+  let salesforce: Awaited<ReturnType<typeof serveSandbox>>
   const won = async () =>
     (await bridge.store.recentMessages(0, 1000)).filter((m) => m.message.type === 'track' && m.message.event === 'Referral Revenue Won')
 
   beforeAll(async () => {
     hubspot = await hubspotWithWebhooks(() => `${bridge.url}/webhooks/hubspot`)
-    bridge = await testBridge({ env: { HUBSPOT_CLIENT_SECRET: CLIENT_SECRET, HUBSPOT_BASE_URL: hubspot.server.url } })
+    // An empty Salesforce org: the report's Salesforce half is empty, so every row below is HubSpot's.
+    salesforce = await serveSandbox(createSalesforceSandbox().router)
+    bridge = await testBridge({
+      env: {
+        HUBSPOT_CLIENT_SECRET: CLIENT_SECRET,
+        HUBSPOT_BASE_URL: hubspot.server.url,
+        SALESFORCE_LOGIN_URL: salesforce.url,
+        SALESFORCE_CLIENT_ID: 'cid',
+        SALESFORCE_REFRESH_TOKEN: 'rt'
+      }
+    })
     // The referral the platform reported: friend0 was referred by advocate0.
     const raw = JSON.stringify(referralCandyPayload(0))
     expect((await bridge.post('referralcandy', raw, sign.referralcandy(raw))).status).toBe(200)
@@ -25,6 +38,7 @@ describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral 
   afterAll(async () => {
     await bridge?.close()
     await hubspot?.close()
+    await salesforce?.close()
   })
 
   it('refuses unsigned, wrongly signed and stale requests, storing nothing', async () => {
@@ -130,5 +144,15 @@ describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral 
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('the advocate revenue report counts each won HubSpot deal once, to the cent, per currency', async () => {
+    const res = await bridge.admin('GET', '/api/reports/advocates?format=json')
+    expect(res.status).toBe(200)
+    const byId = Object.fromEntries(res.body.advocates.map((a: any) => [a.advocate_id, a]))
+    // advocate0: the EUR deal (moved to closed-won twice, counted once) and the USD deal won through the outage.
+    expect(byId['advocate0@example.com']).toMatchObject({ won: 2, opportunities: 2, revenue: { EUR: { amount: '1234.56', minor: 123456 }, USD: { amount: '10.00', minor: 1000 } } })
+    expect(byId['advocate3@example.com']).toMatchObject({ won: 1, revenue: { USD: { amount: '2500.05', minor: 250005 } } })
+    expect(res.body.totals.revenue).toEqual({ EUR: { amount: '1234.56', minor: 123456 }, USD: { amount: '2510.05', minor: 251005 } })
   })
 })
