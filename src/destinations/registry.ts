@@ -4,6 +4,8 @@ import { segmentDestination } from './segment.ts'
 import { NOTIFICATION_DESTINATIONS } from '../notifications/wiring.ts'
 import { mixpanelDestination } from './mixpanel.ts'
 import { REST_HOOKS_DESTINATION } from './rest-hooks.ts'
+import { referralCandyConversionDestination } from './referralcandy-conversion.ts'
+import { SANDBOX_ACCESS_ID, SANDBOX_SECRET } from '../referralcandy/api.ts'
 import { hubspotDestination } from '../functions/hubspot-destination.ts'
 import { salesforceDestination } from '../functions/salesforce-destination.ts'
 import { klaviyoDestination } from '../functions/klaviyo-destination.ts'
@@ -52,7 +54,18 @@ export const destinationFactories: Record<string, DestinationFactory> = {
   // Klaviyo (friend sign-up is time-sensitive: priority lane + SLA) and Mailchimp, through their destination functions.
   klaviyo: klaviyoDestination,
   mailchimp: mailchimpDestination,
-  salesforce: salesforceDestination
+  salesforce: salesforceDestination,
+  // CRM wins reported back to ReferralCandy (purchase.json), so it rewards the advocate; sandboxed without an access id.
+  referralcandy_conversion: ({ env, sandboxBase }) => {
+    const sandboxed = !env.REFERRALCANDY_ACCESS_ID
+    return referralCandyConversionDestination({
+      accessId: env.REFERRALCANDY_ACCESS_ID || SANDBOX_ACCESS_ID,
+      secret: env.REFERRALCANDY_API_SECRET || SANDBOX_SECRET,
+      baseUrl: env.REFERRALCANDY_API_BASE_URL || (sandboxed ? `${sandboxBase}/referralcandy/api/v2` : 'https://my.referralcandy.com/api/v2'),
+      sandboxed,
+      policy: policyFromEnv('referralcandy_conversion', { ...defaultPolicy, concurrency: 2 }, env)
+    })
+  }
 }
 
 export async function createDestinations(opts: RegistryOptions): Promise<Destination[]> {
