@@ -83,7 +83,10 @@ export function createReferralCandySandbox(options: { accessId?: string; secret?
     if (!referral?.referring_email || !state.rewardWebhookUrl) return
     const body = JSON.stringify({ referral_email: params.email.toLowerCase(), referral_timestamp: Number(params.order_timestamp), referring_email: referral.referring_email })
     const signature = createHash('md5').update(secret + body).digest('hex')
-    for (let attempt = 0; attempt < 5; attempt++) {
+    // Retried like a vendor's webhook sender, on a short schedule (0.5 s, 1 s, 1.5 s ... ~27 s in all) so a bridge
+    // that is restarting receives it.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 500 * attempt))
       try {
         const r = await fetch(state.rewardWebhookUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-referral-candy-signature': signature }, body })
         state.rewardWebhooks.push({ body, status: r.status })
