@@ -22,7 +22,10 @@ export interface DealLookupDeps {
 }
 
 export async function lookUpHubspotDeals(source: string, items: WebhookItem[], deps: DealLookupDeps): Promise<WebhookItem[]> {
-  if (source !== HUBSPOT_SOURCE_NAME || !deps.lookup) return items
+  if (source !== HUBSPOT_SOURCE_NAME) return items
+  // No way to read the deal: refuse (503) rather than commit a won deal we cannot price; HubSpot retries for 24 h.
+  if (!deps.lookup && items.some((i) => i.key.startsWith('deal-won:'))) throw new HubspotAccessMissing('HUBSPOT_ACCESS_TOKEN is not set, so the won deal cannot be read')
+  if (!deps.lookup) return items
   const out: WebhookItem[] = []
   for (const item of items) {
     const p = item.payload as HubspotDealItemPayload
@@ -53,4 +56,8 @@ export async function withReferral(p: HubspotDealItemPayload, deps: { lookup: Hu
     }
   }
   return { ...p, contacts, ...(referral ? { referral } : {}) }
+}
+
+export class HubspotAccessMissing extends Error {
+  override name = 'HubspotAccessMissing'
 }

@@ -98,7 +98,8 @@ export function webhookRouter(deps: IngestDeps): Router {
       sourceItems = await lookUpHubspotDeals(name, sourceItems, { lookup: deps.hubspotDeals?.(), store: deps.store, env: deps.env })
     } catch (err) {
       deps.logger.warn('hubspot deal lookup failed', { requestId: res.locals.requestId, error: err })
-      return reject(req, res, name, 503, 'lookup_failed', `the deal could not be read from HubSpot (${(err as { code?: number }).code ?? 'no answer'}); nothing was stored, retry later`)
+      const why = (err as Error).name === 'HubspotAccessMissing' ? (err as Error).message : `HubSpot answered ${(err as { code?: number }).code ?? 'nothing'}`
+      return reject(req, res, name, 503, 'lookup_failed', `the deal could not be read from HubSpot (${why}); nothing was stored, retry later`)
     }
 
     try {

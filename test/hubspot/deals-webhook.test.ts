@@ -156,3 +156,25 @@ describe('HubSpot deals as revenue: signed webhook → deal lookup → Referral 
     expect(res.body.totals.revenue).toEqual({ EUR: { amount: '1234.56', minor: 123456 }, USD: { amount: '2510.05', minor: 251005 } })
   })
 })
+
+describe('HubSpot webhooks without HubSpot access', () => {
+  it('a won deal is refused with 503 (nothing stored) until HUBSPOT_ACCESS_TOKEN is set; other events are acknowledged', async () => {
+    const bridge = await testBridge({ env: { HUBSPOT_CLIENT_SECRET: CLIENT_SECRET } })
+    try {
+      const url = `${bridge.url}/webhooks/hubspot`
+      const post = (event: object) => {
+        const body = JSON.stringify([event])
+        const ts = String(Date.now())
+        return bridge.post('hubspot', body, { 'x-hubspot-signature-v3': signHubspotV3(CLIENT_SECRET, 'POST', url, body, ts), 'x-hubspot-request-timestamp': ts })
+      }
+      const won = await post({ eventId: 7, subscriptionType: 'deal.propertyChange', objectId: 42, occurredAt: 1, propertyName: 'dealstage', propertyValue: 'closedwon' })
+      expect(won).toMatchObject({ status: 503, body: { error: 'lookup_failed' } })
+      expect(won.body.message).toContain('HUBSPOT_ACCESS_TOKEN')
+      expect(await bridge.store.resolveInboxId('hubspot:deal-won:42')).toBeUndefined()
+      const other = await post({ eventId: 8, subscriptionType: 'deal.propertyChange', objectId: 42, occurredAt: 1, propertyName: 'dealname', propertyValue: 'x' })
+      expect(other).toMatchObject({ status: 200, body: { stored: 1 } })
+    } finally {
+      await bridge.close()
+    }
+  })
+})
