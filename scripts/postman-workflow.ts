@@ -521,6 +521,24 @@ export const folders: Folder[] = [
         test: accepted()
       },
       {
+        operation: 'POST /webhooks/hubspot',
+        name: 'HubSpot: deal.propertyChange (X-HubSpot-Signature-v3)',
+        description:
+          'A deal property change that is not a move to closed-won: acknowledged and stored as ignored. A `dealstage` change to `closedwon` makes the bridge read the deal from HubSpot (the demo\'s HubSpot sandbox has no such deal, so it is not sent here; see docs/hubspot.md).',
+        headers: [
+          { key: 'X-HubSpot-Signature-v3', value: '{{signature}}' },
+          { key: 'X-HubSpot-Request-Timestamp', value: '{{nowMs}}' }
+        ],
+        body: json(JSON.stringify([{ eventId: '{{nowMs}}', subscriptionId: 1, portalId: 62515, appId: 1160452, occurredAt: '{{nowMs}}', subscriptionType: 'deal.propertyChange', attemptNumber: 0, objectId: 1, propertyName: 'dealname', propertyValue: 'Renewal', changeSource: 'CRM_UI' }], null, 2).replace(/"\{\{nowMs\}\}"/g, '{{nowMs}}')),
+        // HubSpot v3: base64 HMAC-SHA256(client secret, method + URI + body + timestamp) (developers.hubspot.com/docs/api/webhooks/validating-requests).
+        prerequest: script(signingPrelude, js(`
+          const uri = pm.variables.replaceIn(pm.request.url.toString());
+          const source = 'POST' + uri + body + pm.variables.get('nowMs');
+          pm.variables.set('signature', cryptoJs.HmacSHA256(source, secret('HUBSPOT_CLIENT_SECRET')).toString(cryptoJs.enc.Base64));
+        `)),
+        test: accepted()
+      },
+      {
         operation: 'POST /webhooks/standard',
         name: 'Standard Webhooks: order.completed, notifies the advocate (v1 HMAC-SHA256)',
         headers: [
@@ -895,7 +913,53 @@ export const folders: Folder[] = [
     ]
   },
   {
-    name: '8. Live notifications (SSE, not run by the runner)',
+    name: '8. No-code subscribers (REST Hooks for Zapier / Make)',
+    description:
+      'What a Zapier REST Hook trigger does when a Zap is turned on and off (docs/no-code.md): subscribe a target URL to a tracking-plan event, load sample data (the perform list), unsubscribe. No event is sent in between, so the placeholder URL is never called.',
+    steps: [
+      {
+        operation: 'POST /api/hooks',
+        body: json(JSON.stringify({ target_url: 'https://hooks.zapier.com/hooks/standard/demo/{{uid}}', event: 'Referral Created' }, null, 2)),
+        test: js(`
+          pm.test('201: subscribed', function () { pm.response.to.have.status(201); });
+          const hook = pm.response.json();
+          pm.test('{id, event, target_url}', function () {
+            pm.expect(hook.id).to.be.a('string').that.is.not.empty;
+            pm.expect(hook.event).to.equal('Referral Created');
+          });
+          pm.collectionVariables.set('hookId', hook.id);
+        `)
+      },
+      {
+        operation: 'GET /api/hooks/sample',
+        query: [
+          { key: 'event', value: 'Referral Created' },
+          { key: 'limit', value: '3' }
+        ],
+        test: js(`
+          pm.test('200', function () { pm.response.to.have.status(200); });
+          pm.test('recent Referral Created messages, each once', function () {
+            const sample = pm.response.json();
+            pm.expect(sample).to.be.an('array');
+            pm.expect(sample.length).to.be.at.most(3);
+            sample.forEach(function (m) { pm.expect(m.event).to.equal('Referral Created'); pm.expect(m.messageId).to.be.a('string'); });
+            // Newest first by arrival at the bridge, not by the platform's event time (a replayed old event is new here).
+            pm.expect(sample.map(function (m) { return m.messageId; })).to.have.members(sample.map(function (m) { return m.messageId; }).filter(function (id, i, all) { return all.indexOf(id) === i; }));
+          });
+        `)
+      },
+      {
+        operation: 'DELETE /api/hooks/{id}',
+        pathVariables: { id: '{{hookId}}' },
+        test: js(`
+          pm.test('200: unsubscribed', function () { pm.response.to.have.status(200); });
+          pm.test('{id, deleted: true}', function () { pm.expect(pm.response.json()).to.eql({ id: pm.collectionVariables.get('hookId'), deleted: true }); });
+        `)
+      }
+    ]
+  },
+  {
+    name: '9. Live notifications (SSE, not run by the runner)',
     description:
       'A server-sent event stream stays open by design (a heartbeat comment every 15 s), so a run stops before it. Send it by hand: Postman shows each `event: notification` as it arrives (send a purchase from folder 2 meanwhile), then Cancel.',
     steps: [

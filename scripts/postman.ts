@@ -15,7 +15,7 @@ const OUT = 'docs/referral-bridge.postman_collection.json'
 const ENVIRONMENT = 'docs/referral-bridge.postman_environment.json'
 
 /** Security scheme of the OpenAPI document → the environment variable holding its bearer token. */
-const AUTH: Record<string, string> = { bearer: 'BRIDGE_ADMIN_TOKEN', appKey: 'BRIDGE_APP_API_KEY', metricsToken: 'METRICS_TOKEN' }
+const AUTH: Record<string, string> = { bearer: 'BRIDGE_ADMIN_TOKEN', appKey: 'BRIDGE_APP_API_KEY', metricsToken: 'METRICS_TOKEN', hooksKey: 'BRIDGE_HOOKS_API_KEY' }
 
 const event = (listen: 'prerequest' | 'test', code: string) => ({ listen, script: { type: 'text/javascript', exec: code.split('\n') } })
 

@@ -21,6 +21,8 @@ import type { Destination } from './destinations/types.ts'
 import { createSandboxes, type Sandbox } from './sandboxes/index.ts'
 import { createApp } from './server/app.ts'
 import { createNotificationParts, type NotificationParts } from './notifications/wiring.ts'
+import { createHookParts, type HookParts } from './hooks/wiring.ts'
+import { hubspotDealClientFromEnv, type HubspotDealClient } from './hubspot/deals.ts'
 
 export interface BridgeOptions {
   config?: BridgeConfig
@@ -49,6 +51,8 @@ export interface Bridge {
   destinations: Destination[]
   sandboxes: Sandbox[]
   notifications: NotificationParts
+  /** REST Hooks (Zapier / Make): subscriptions API and the rest_hooks destination. */
+  hooks: HookParts
   metrics: Metrics
   logger: Logger
   url: string
@@ -90,6 +94,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
   const onHangup = () => void reloadPlan()
   const sandboxesOn = options.sandboxes !== false && config.sandboxPort !== undefined
   let sandboxBase = `http://127.0.0.1:${config.sandboxPort ?? 3001}/sandbox`
+  let hubspotDeals: HubspotDealClient | undefined
   const notifications = await createNotificationParts({
     env: config.env,
     databaseUrl: config.databaseUrl,
@@ -97,6 +102,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     sandboxes: sandboxesOn,
     logger
   })
+  const hooks = await createHookParts({ env: config.env, databaseUrl: config.databaseUrl, plan: () => plan, logger })
   const sandboxes = sandboxesOn ? [...createSandboxes(), ...(notifications.sandbox ? [notifications.sandbox] : [])] : []
   let destinations: Destination[] = []
   let worker: DeliveryWorker | undefined
@@ -125,7 +131,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     adminToken: config.adminToken,
     version,
     accepting: () => accepting,
-    routers: [notifications.router]
+    routers: [notifications.router, hooks.router],
+    hubspotDeals: () => (hubspotDeals ??= hubspotDealClientFromEnv(config.env, sandboxesOn ? sandboxBase : undefined))
   })
 
   const timeouts = { requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs }
@@ -152,6 +159,8 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       typeof options.destinations === 'function'
         ? await options.destinations(sandboxBase)
         : (options.destinations ?? (await createDestinations({ env: config.env, sandboxBase, extra: notifications.destinations })))
+    // Configured by env alone (BRIDGE_HOOKS_API_KEY), so it joins an overridden list too.
+    destinations = [...destinations, ...hooks.destinations.filter((h) => !destinations.some((d) => d.name === h.name))]
     // A destination with credentials never talks to a sandbox, and a sandboxed one needs the listener.
     for (const d of destinations) {
       if (!d.sandboxed && d.target.includes(sandboxBase)) throw new Error(`destination ${d.name} has credentials but targets the sandbox ${d.target}; unset its *_BASE_URL/HOST override`)
@@ -163,6 +172,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
     await closeServer(server)
     if (sandboxServer) await closeServer(sandboxServer)
     await notifications.close()
+    await hooks.close()
     await store.close()
     throw err
   }
@@ -203,6 +213,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       await worker!.stop(graceMs)
       await Promise.all(destinations.map((d) => d.close?.().catch((err) => logger.error('destination close failed', { destination: d.name, error: err }))))
       await notifications.close()
+      await hooks.close()
       server.closeAllConnections()
       await closed
       if (sandboxServer) await closeServer(sandboxServer)
@@ -210,7 +221,7 @@ export async function startBridge(options: BridgeOptions = {}): Promise<Bridge> 
       logger.info('referral-bridge stopped')
     })())
 
-  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, metrics, logger, url, sandboxUrl, sandboxBase, stop }
+  return { app, store, worker, sources, get plan() { return plan }, reloadPlan, destinations, sandboxes, notifications, hooks, metrics, logger, url, sandboxUrl, sandboxBase, stop }
 }
 
 /**

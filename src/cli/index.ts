@@ -23,6 +23,7 @@ const USAGE = `referral-bridge <command>
   functions new|build|deploy|test ...   destination functions (docs/adding-a-destination.md)
   plan lint|diff|preview|types|docs|push|pull ...   the tracking plan as code (referral-bridge plan help)
   salesforce setup --check | reconcile [--since 30d] | sync-revenue   Salesforce loop (docs/salesforce.md)
+  hubspot reconcile [--since 30d]       closed-won HubSpot deals the webhook missed (docs/hubspot.md)
   referralcandy poll [--since 7d]       commit referrals the ReferralCandy webhook missed (docs/referralcandy.md)
   report advocates [--since 30d] [--format table|csv|json]   advocates ranked by closed-won revenue
 
@@ -50,6 +51,10 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
       case 'salesforce': {
         const { salesforceCommand } = await import('../salesforce/cli.ts')
         return await salesforceCommand([sub, ...rest].filter((x) => x !== undefined), out)
+      }
+      case 'hubspot': {
+        const { hubspotCommand } = await import('../hubspot/cli.ts')
+        return await hubspotCommand([sub, ...rest].filter((x) => x !== undefined), out)
       }
       case 'referralcandy': {
         const { referralcandyCommand } = await import('../referralcandy/cli.ts')

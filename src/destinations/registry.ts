@@ -8,6 +8,9 @@ import { defaultFunctionsDir, discoverFunctionFolders } from '../runtime/functio
 import { folderDestination, type DestinationHook } from '../runtime/folder-destination.ts'
 import { klaviyoHook } from './hooks/klaviyo.ts'
 import { salesforceHook } from './hooks/salesforce.ts'
+import { REST_HOOKS_DESTINATION } from './rest-hooks.ts'
+import { referralCandyConversionDestination } from './referralcandy-conversion.ts'
+import { SANDBOX_ACCESS_ID, SANDBOX_SECRET } from '../referralcandy/api.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
@@ -56,6 +59,17 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4, batchSize: 10 }, env)
     })
   },
+  // CRM wins reported back to ReferralCandy (purchase.json), so it rewards the advocate; sandboxed without an access id.
+  referralcandy_conversion: ({ env, sandboxBase }) => {
+    const sandboxed = !env.REFERRALCANDY_ACCESS_ID
+    return referralCandyConversionDestination({
+      accessId: env.REFERRALCANDY_ACCESS_ID || SANDBOX_ACCESS_ID,
+      secret: env.REFERRALCANDY_API_SECRET || SANDBOX_SECRET,
+      baseUrl: env.REFERRALCANDY_API_BASE_URL || (sandboxed ? `${sandboxBase}/referralcandy/api/v2` : 'https://my.referralcandy.com/api/v2'),
+      sandboxed,
+      policy: policyFromEnv('referralcandy_conversion', { ...defaultPolicy, concurrency: 2 }, env)
+    })
+  }
 }
 
 /** Bridge-side extras of function destinations, by folder name (see each hook for why it cannot live in the function). */
@@ -74,7 +88,7 @@ export async function createDestinations(opts: RegistryOptions): Promise<Destina
   const clash = folders.find((f) => destinationFactories[f.name])
   if (clash) throw new Error(`${functionsDir}/${clash.name}: "${clash.name}" is a bridge-side destination; name the folder differently`)
   const wanted = opts.env.DESTINATIONS?.split(',').map((s) => s.trim()).filter(Boolean)
-  const known = [...Object.keys(destinationFactories), ...folders.map((f) => f.name), ...NOTIFICATION_DESTINATIONS]
+  const known = [...Object.keys(destinationFactories), ...folders.map((f) => f.name), ...NOTIFICATION_DESTINATIONS, REST_HOOKS_DESTINATION]
   const unknown = wanted?.filter((w) => !known.includes(w)) ?? []
   if (unknown.length) throw new Error(`DESTINATIONS names unknown destination(s): ${unknown.join(', ')} (known: ${known.join(', ')})`)
   const chosen = (n: string) => !wanted || wanted.includes(n)

@@ -29,6 +29,7 @@ export const retryHorizons: Record<string, { maxAgeMs: number; why: string }> = 
   // 5 s + 5 min + 30 min + 2 h + 5 h + 10 h + 10 h ≈ 27.6 h (docs.svix.com/retries). The app gets the same
   // patience, and the in-app copy (our own table) the same horizon so both halves of the promise match.
   app_webhook: { maxAgeMs: 28 * HOUR, why: "Svix's Standard Webhooks schedule spans ~27.6 h" },
+  rest_hooks: { maxAgeMs: 28 * HOUR, why: 'Standard Webhooks-signed like app_webhook: the same ~27.6 h schedule' },
   in_app: { maxAgeMs: 28 * HOUR, why: 'same promise as app_webhook (the notification table is ours)' },
   default: { maxAgeMs: 4 * HOUR, why: 'Segment retries destinations for 4 h' }
 }

@@ -12,6 +12,8 @@ import { normalizeItem } from './normalize.ts'
 import { attributeOrders } from './attribution.ts'
 import { BodyRefused, checkJsonText, checkParsed, decodeUtf8 } from './body-guard.ts'
 import { scrubDeep, type Scrub } from '../scrub.ts'
+import { lookUpHubspotDeals } from './hubspot-deals.ts'
+import type { HubspotDealClient } from '../hubspot/deals.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -29,6 +31,8 @@ export interface IngestDeps {
   scrub: Scrub
   /** Called after a commit so idle delivery lanes start at once. */
   onAccepted: () => void
+  /** HubSpot deal lookup for `POST /webhooks/hubspot` (src/ingest/hubspot-deals.ts); undefined = not configured. */
+  hubspotDeals?: () => HubspotDealClient | undefined
 }
 
 // Headers that authenticate a request never reach the store or the logs.
@@ -101,10 +105,20 @@ export function webhookRouter(deps: IngestDeps): Router {
     const unroutable = source.unroutable?.(payload, request)
     if (unroutable) return reject(req, res, name, 501, 'not_implemented', unroutable)
 
+    let sourceItems = source.items(payload, request)
+    try {
+      // HubSpot deal events carry only the deal id: look the deal up first (503 on failure, so HubSpot retries).
+      sourceItems = await lookUpHubspotDeals(name, sourceItems, { lookup: deps.hubspotDeals?.(), store: deps.store, env: deps.env })
+    } catch (err) {
+      deps.logger.warn('hubspot deal lookup failed', { requestId: res.locals.requestId, error: err })
+      const why = (err as Error).name === 'HubspotAccessMissing' ? (err as Error).message : `HubSpot answered ${(err as { code?: number }).code ?? 'nothing'}`
+      return reject(req, res, name, 503, 'lookup_failed', `the deal could not be read from HubSpot (${why}); nothing was stored, retry later`)
+    }
+
     try {
       const plan = deps.plan()
       const destinations = deps.destinations()
-      const normalized = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
+      const normalized = sourceItems.map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
       let items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(

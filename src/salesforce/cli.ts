@@ -11,6 +11,7 @@ import { organizationIdOf, reconcile } from './reconcile.ts'
 import { advocateReport, reportCsv, reportTable, type AdvocateReport } from './report.ts'
 import { revenueTargetsFromEnv, syncLifetimeRevenue } from './revenue-sync.ts'
 import { watermarkFor } from './watermark.ts'
+import { hubspotWins } from '../hubspot/report.ts'
 
 export const SALESFORCE_USAGE = `referral-bridge salesforce <command>
 
@@ -128,11 +129,21 @@ export async function reportCommand(args: string[], out: NodeJS.WritableStream =
     print(`--format must be table, csv or json, got "${format}"`)
     return 2
   }
+  const since = values.since ? parseSince(values.since) : undefined
+  // HubSpot won deals come from the bridge's store (src/hubspot/report.ts).
+  const store = await openStore(loadConfig(env).databaseUrl)
+  let otherWins
+  try {
+    otherWins = await hubspotWins(store, since)
+  } finally {
+    await store.close()
+  }
   const report = await advocateReport(await connect(env), {
-    since: values.since ? parseSince(values.since) : undefined,
+    since,
     currency: values.currency,
     convert: values.convert,
-    defaultCurrency: env.SALESFORCE_CURRENCY
+    defaultCurrency: env.SALESFORCE_CURRENCY,
+    otherWins
   })
   out.write(renderReport(report, format, values.limit ? Number(values.limit) : undefined))
   return 0

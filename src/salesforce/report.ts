@@ -64,6 +64,19 @@ export interface ReportOptions {
   defaultCurrency?: string
   pageSize?: number
   now?: number
+  /**
+   * Won referral revenue from other CRMs (HubSpot deals, src/hubspot/report.ts), already filtered by `since`: each
+   * win counts as an opportunity won and its amount joins the advocate's per-currency revenue, in minor units.
+   */
+  otherWins?: CrmWin[]
+}
+
+export interface CrmWin {
+  crm: string
+  advocateId: string
+  advocateEmail?: string
+  currency: string
+  minor: number
 }
 
 const REFERRAL = 'Referral_ID__c != null AND Referral_Advocate_ID__c != null'
@@ -155,6 +168,17 @@ export async function advocateReport(conn: Connection, opts: ReportOptions = {})
       sums = await readRevenue(false)
     }
   } else sums = await readRevenue(false)
+  for (const w of opts.otherWins ?? []) {
+    const r = row(w.advocateId)
+    r.opportunities++
+    r.won++
+    if (!r.advocate_email && w.advocateEmail) r.advocate_email = w.advocateEmail.toLowerCase()
+    const key = w.advocateId.toLowerCase()
+    const s = sums.get(key) ?? { minor: new Map<string, number>(), converted: 0 }
+    s.minor.set(w.currency, (s.minor.get(w.currency) ?? 0) + w.minor)
+    sums.set(key, s)
+    wonByCurrency.set(w.currency, (wonByCurrency.get(w.currency) ?? 0) + 1)
+  }
   const userCurrency = converted === 'yes' ? await runningUserCurrency(conn) : null
   for (const [key, s] of sums) {
     const r = rows.get(key)!

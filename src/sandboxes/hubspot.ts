@@ -82,6 +82,8 @@ export interface HubspotSandboxOptions {
   dailyLimit?: number
   /** The account (hub) id, reported in 429 bodies. */
   portalId?: number
+  /** Called when a PATCH / batch update changes a property value (the webhook sender, hubspot-webhooks.ts, listens). */
+  onPropertyChange?: (change: { type: HubspotObjectType; id: string; property: string; value: string; at: string }) => void
 }
 
 const BATCH_LIMIT = 100
@@ -336,12 +338,14 @@ export function createHubspotSandbox(options: HubspotSandboxOptions = {}) {
   }
 
   const updateObject = (type: HubspotObjectType, c: HubspotObject, props: Record<string, string>) => {
+    const changed = Object.entries(props).filter(([k, v]) => (c.properties[k] ?? '') !== v)
     for (const [k, v] of Object.entries(props)) {
       if (v === '') delete c.properties[k]
       else c.properties[k] = v
     }
     c.updatedAt = now()
     stamp(type, c)
+    for (const [property, value] of changed) options.onPropertyChange?.({ type, id: c.id, property, value, at: c.updatedAt })
   }
 
   const view = (type: HubspotObjectType, c: HubspotObject, properties?: string[]) => {

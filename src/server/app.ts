@@ -111,7 +111,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(planRouter(deps))
   app.use(webhookHistoryRouter(deps))
   app.use(adminRouter(deps))
-  app.use(reportRouter({ adminToken: deps.adminToken, connect: salesforceConnector(deps.env, deps.sandboxBase), defaultCurrency: deps.env.SALESFORCE_CURRENCY }))
+  app.use(reportRouter({ adminToken: deps.adminToken, connect: salesforceConnector(deps.env, deps.sandboxBase), defaultCurrency: deps.env.SALESFORCE_CURRENCY, store: deps.store }))
   for (const r of deps.routers ?? []) app.use(r)
 
   app.use((req, res) => {

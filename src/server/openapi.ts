@@ -222,6 +222,53 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
         responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } }
       }
     },
+    '/api/hooks': {
+      post: {
+        tags: ['hooks'],
+        summary: 'REST Hook subscribe (Zapier / Make): POST the Segment message of each new `event` to `target_url`, signed with Standard Webhooks headers; a 410 answer unsubscribes',
+        security: [{ hooksKey: [] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['target_url', 'event'],
+                properties: { target_url: { type: 'string', format: 'uri' }, event: { type: 'string', description: 'A track event of the tracking plan, e.g. Referral Created' } }
+              }
+            }
+          }
+        },
+        responses: {
+          201: { description: '{id, event, target_url, created_at}' },
+          400: errorResponse('body, target_url or event malformed'),
+          401: errorResponse('missing/wrong hooks API key'),
+          422: errorResponse('event is not a track event of the tracking plan'),
+          503: errorResponse('BRIDGE_HOOKS_API_KEY not set')
+        }
+      }
+    },
+    '/api/hooks/{id}': {
+      delete: {
+        tags: ['hooks'],
+        summary: 'REST Hook unsubscribe',
+        security: [{ hooksKey: [] }],
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: { description: '{id, deleted: true}' }, 401: errorResponse('missing/wrong hooks API key'), 404: errorResponse('no such subscription') }
+      }
+    },
+    '/api/hooks/sample': {
+      get: {
+        tags: ['hooks'],
+        summary: "Zapier's perform list: the most recent messages of `event`, newest first (the same shape deliveries have)",
+        security: [{ hooksKey: [] }],
+        parameters: [
+          { name: 'event', in: 'query', required: true, schema: { type: 'string' } },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 10 } }
+        ],
+        responses: { 200: { description: 'array of Segment messages' }, 400: errorResponse('event or limit missing/malformed'), 422: errorResponse('event is not a track event of the tracking plan') }
+      }
+    },
     '/admin/quarantine/replay': { post: admin('Re-normalize quarantined items with the current plan and adapters', { responses: { 200: { description: 'summary' } } }) }
   })
   return {
@@ -232,13 +279,14 @@ export function openApiDocument(sources: Map<string, Source>, version: string): 
       description: 'Referral-program webhooks in; Segment Spec messages out, delivered to Segment and CRMs exactly once in effect.'
     },
     servers: [{ url: 'http://localhost:3000' }],
-    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'reports' }, { name: 'notifications' }, { name: 'operate' }],
+    tags: [{ name: 'webhooks' }, { name: 'admin' }, { name: 'reports' }, { name: 'notifications' }, { name: 'hooks' }, { name: 'operate' }],
     paths,
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer', description: 'BRIDGE_ADMIN_TOKEN' },
         metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN (only when set)' },
-        appKey: { type: 'http', scheme: 'bearer', description: 'BRIDGE_APP_API_KEY (or the X-Api-Key header)' }
+        appKey: { type: 'http', scheme: 'bearer', description: 'BRIDGE_APP_API_KEY (or the X-Api-Key header)' },
+        hooksKey: { type: 'http', scheme: 'bearer', description: 'BRIDGE_HOOKS_API_KEY' }
       },
       schemas: {
         Error: error,

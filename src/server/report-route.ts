@@ -3,6 +3,8 @@ import type { Connection } from 'jsforce'
 import { requireAdminToken } from './admin-auth.ts'
 import { parseSince } from './admin-routes.ts'
 import { advocateReport, reportCsv } from '../salesforce/report.ts'
+import { hubspotWins } from '../hubspot/report.ts'
+import type { Store } from '../queue/store.ts'
 import { connectSalesforce, salesforceAuthFromEnv } from '../salesforce/auth.ts'
 
 export interface ReportDeps {
@@ -12,6 +14,8 @@ export interface ReportDeps {
   connect: () => Promise<Connection>
   defaultCurrency?: string
   now?: () => number
+  /** The bridge's store: HubSpot won deals come from its `Referral Revenue Won` messages (src/hubspot/report.ts). */
+  store?: Store
 }
 
 /**
@@ -37,7 +41,8 @@ export function reportRouter(deps: ReportDeps): Router {
         currency: typeof q.currency === 'string' && q.currency ? q.currency : undefined,
         convert: q.convert === 'true',
         defaultCurrency: deps.defaultCurrency,
-        now: deps.now?.()
+        now: deps.now?.(),
+        otherWins: deps.store ? await hubspotWins(deps.store, since) : undefined
       })
       if (format === 'csv') return res.status(200).type('text/csv; charset=utf-8').set('Content-Disposition', 'attachment; filename="advocates.csv"').send(reportCsv(report))
       res.json(report)
