@@ -68,7 +68,7 @@ describe('plan types', () => {
     // @ts-expect-error property not in the plan (typo)
     trackDraft('Referral Created', { referral_id: 'r', advocate_id: 'a', friend_id: 'f', status: 'created', source_platform: 'x', refferal_code: 'c' }, fields)
     // @ts-expect-error required property missing
-    trackDraft('Order Completed', { order_id: 'o', revenue: 1, currency: 'USD', source_platform: 'x' }, fields)
+    trackDraft('Order Completed', { revenue: 1, currency: 'USD', source_platform: 'x' }, fields)
     // @ts-expect-error wrong type
     identifyDraft({ email: 'a@example.com', referral_role: 'advocate', source_platform: 1 }, fields)
   })
