@@ -10,6 +10,7 @@ import type { Clock } from '../clock.ts'
 import { newAjv } from '../tracking-plan/plan.ts'
 import { normalizeItem } from './normalize.ts'
 import { attributeOrders } from './attribution.ts'
+import { cohortEvents } from './cohort-events.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -93,7 +94,9 @@ export function webhookRouter(deps: IngestDeps): Router {
       const destinations = deps.destinations()
       const normalized = source.items(payload, request).map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
-      const items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
+      const attributed = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
+      // One event per fact whatever the order of arrival (issue 15): Referral Created once, Referral Converted on the advocate.
+      const items = await cohortEvents(attributed, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(
         Object.entries(request.headers).filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k)) as Array<[string, string]>
       )
