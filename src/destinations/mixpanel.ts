@@ -8,6 +8,7 @@ import { classifyError, classifyStatus } from '../queue/classify.ts'
 import { parseRetryAfter } from '../queue/backoff.ts'
 import { planProperties } from '../tracking-plan/read.ts'
 import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPolicy } from './types.ts'
+import { mixpanelImporter } from './mixpanel-import.ts'
 
 /**
  * Mixpanel through the official `mixpanel` npm package.
@@ -61,7 +62,6 @@ interface Capture {
   retryAfter?: string
 }
 
-const FIVE_DAYS_MS = 5 * 24 * 60 * 60 * 1000
 
 const captures = new AsyncLocalStorage<Capture>()
 const byRequest = new WeakMap<object, Capture>()
@@ -121,24 +121,19 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
   subscribeOnce()
   const policy: DeliveryPolicy = { ...defaultPolicy, concurrency: 4, ...config.policy }
   const target = resolveMixpanelTarget(config)
-  const useImport = Boolean(config.secret || config.serviceAccount)
-  if (useImport && target.protocol !== 'https') {
-    throw new Error(
-      'mixpanel: the official SDK sends the API secret / service account only over HTTPS; use an https host, or no secret (events then go through /track with the project token)'
-    )
+  if ((config.secret || config.serviceAccount) && target.protocol !== 'https' && !config.sandboxed) {
+    throw new Error('mixpanel: the API secret / service account is only sent over HTTPS; use an https host')
   }
   const timeoutMs = config.timeoutMs ?? 10_000
+  // People updates (/engage) go through the SDK with the project token; events never do (see importEvents below).
   const client = Mixpanel.init(config.token, {
     host: target.host,
     protocol: target.protocol,
     path: target.path,
     keepAlive: true,
-    logger: quietLogger,
-    ...(config.secret ? { secret: config.secret } : {}),
-    ...(config.serviceAccount
-      ? { credentials: new Mixpanel.ServiceAccountCredentials(config.serviceAccount.username, config.serviceAccount.secret, config.serviceAccount.projectId) }
-      : {})
+    logger: quietLogger
   })
+  const importer = mixpanelImporter({ ...config, target, timeoutMs })
 
   /** Runs one SDK call and turns its outcome into a DeliveryResult using the captured HTTP status. */
   function call(label: string, start: (cb: (err: Error | undefined) => void) => void): Promise<DeliveryResult> {
@@ -169,32 +164,9 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
     })
   }
 
-  function sendEvent(m: TrackMessage, distinctId: string): Promise<DeliveryResult> {
-    const time = Date.parse(m.timestamp)
-    if (Number.isNaN(time)) return Promise.resolve({ status: 'permanent', error: `invalid timestamp ${m.timestamp}` })
-    // Mixpanel's /track ignores events more than 5 days old while still answering success; say so (dead letter,
-    // replayable once a secret is configured) rather than report a delivery that Mixpanel silently dropped.
-    if (!useImport && Date.now() - time > FIVE_DAYS_MS) {
-      return Promise.resolve({ status: 'permanent', error: `event time ${m.timestamp} is more than 5 days old: Mixpanel /track drops it; set MIXPANEL_API_SECRET to send through /import` })
-    }
-    const properties: Record<string, unknown> = {
-      ...m.properties,
-      distinct_id: distinctId,
-      $insert_id: mixpanelInsertId(m.messageId),
-      time
-    }
-    if (m.context.protocols?.event_version !== undefined) properties.event_version = m.context.protocols.event_version
-    return useImport
-      ? call('import', (cb) => client.import(m.event, time, properties, cb))
-      : call('track', (cb) => client.track(m.event, properties, cb))
-  }
-
-  async function deliverOne(m: Message): Promise<DeliveryResult> {
-    const distinctId = m.userId ?? m.anonymousId
-    if (!distinctId) return { status: 'ignored', reason: 'no userId or anonymousId' }
-    if (m.type === 'identify') return identify(m, distinctId)
-    const result = await sendEvent(m, distinctId)
-    if (result.status !== 'delivered') return result
+  /** After the event went in: the advocate's referral set. */
+  async function afterEvent(m: Message, result: DeliveryResult): Promise<DeliveryResult> {
+    if (result.status !== 'delivered' || m.type !== 'track') return result
     const created = planProperties(m, 'Referral Created')
     const advocate = created?.advocate_id
     const referralId = created?.referral_id
@@ -214,10 +186,25 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
   return {
     name: 'mixpanel',
     sandboxed: config.sandboxed,
-    target: `${target.protocol}://${target.host}${target.path} (${useImport ? '/import' : '/track'})`,
+    target: `${target.protocol}://${target.host}${target.path} (/import)`,
     policy,
     accepts: (m) => Boolean(m.userId ?? m.anonymousId),
-    deliver: (messages) => Promise.all(messages.map(deliverOne))
+    deliver: async (messages) => {
+      // Every event through /import, in as few requests as the limits allow; identify calls one by one (/engage).
+      const results: DeliveryResult[] = new Array(messages.length)
+      const events: Array<{ index: number; message: TrackMessage }> = []
+      await Promise.all(
+        messages.map(async (m, index) => {
+          const distinctId = m.userId ?? m.anonymousId
+          if (!distinctId) results[index] = { status: 'ignored', reason: 'no userId or anonymousId' }
+          else if (m.type === 'identify') results[index] = await identify(m, distinctId)
+          else events.push({ index, message: m })
+        })
+      )
+      const imported = await importer.importEvents(events.map((e) => e.message))
+      await Promise.all(events.map(async (e, i) => (results[e.index] = await afterEvent(e.message, imported[i]))))
+      return results
+    }
   }
 }
 
