@@ -106,6 +106,10 @@ export async function cohortEvents(items: NewInboxItem[], deps: CohortDeps): Pro
   return items.map((item) => {
     const notes: string[] = []
     const out: NewMessage[] = []
+    // A source that reports the sign-up itself (with its personalisation fields) is preferred to one derived from a state.
+    const ownSignUps = new Set(
+      item.messages.filter((m) => m.message.type === 'track' && m.message.event === 'Referred Friend Signed Up').map((m) => referralKeyOf((m.message as TrackMessage).properties, m.message.userId))
+    )
     const emit = (m: NewMessage) => {
       known.set(m.message.messageId, m.message)
       out.push(m)
@@ -142,7 +146,7 @@ export async function cohortEvents(items: NewInboxItem[], deps: CohortDeps): Pro
         } else {
           notes.push(`Referral Created for ${key} (${status}) not sent again: the referral is already stored as ${before}`)
         }
-        if (SIGNED_UP_STATES.has(status) && !known.has(signedUpId(key)) && msg.userId) {
+        if (SIGNED_UP_STATES.has(status) && !ownSignUps.has(key) && !known.has(signedUpId(key)) && msg.userId) {
           emit(
             derive(msg, 'Referred Friend Signed Up', signedUpId(key), msg.userId, {
               referral_id: p.referral_id,
