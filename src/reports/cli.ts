@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import type { Store } from '../queue/store.ts'
-import { advocatesWithRecentConversions, cohortCsv, friendsSignedUpNotPurchased } from './cohorts.ts'
+import { advocatesWithRecentConversions, cohortCsv, friendsSignedUpNotPurchased, type AdvocateCohortRow, type FriendCohortRow } from './cohorts.ts'
 
 export const COHORT_USAGE = `usage:
   referral-bridge report advocates --friends-purchased-within 30d [--min 3] [--format table|csv|json]
@@ -37,7 +37,7 @@ export async function cohortReportCommand(args: string[], store: Store, out: Nod
     print(`--format must be table, csv or json, got "${format}"`)
     return 2
   }
-  let rows
+  let rows: Array<AdvocateCohortRow | FriendCohortRow>
   if (sub === 'advocates' && values['friends-purchased-within']) {
     const min = Number(values.min)
     if (!Number.isInteger(min) || min < 1) {
@@ -54,7 +54,7 @@ export async function cohortReportCommand(args: string[], store: Store, out: Nod
   if (format === 'json') out.write(JSON.stringify(rows, null, 2) + '\n')
   else if (format === 'csv') out.write(cohortCsv(rows))
   else {
-    for (const r of rows) print('advocate' in r ? `${r.advocate}\t${r.friends_purchased}` : `${r.friend}\t${r.signed_up_at}\t${r.advocate ?? ''}`)
+    for (const r of rows) print('friends_purchased' in r ? `${r.advocate}\t${r.friends_purchased}` : `${r.friend}\t${r.signed_up_at}\t${r.advocate ?? ''}`)
     print(`${rows.length} ${sub === 'advocates' ? 'advocate(s)' : 'friend(s)'} in the cohort`)
   }
   return 0
