@@ -5,7 +5,7 @@
 // breaks an adapter fails `tsc`.
 
 /**
- * Identify traits "Referral Person", version 1: Traits of an advocate (the person who refers) or a friend (the person referred).
+ * Identify traits "Referral Person", version 2: Traits of an advocate (the person who refers) or a friend (the person referred).
  */
 export interface ReferralPersonTraits {
   /**
@@ -23,7 +23,7 @@ export interface ReferralPersonTraits {
   /**
    * Whether this person refers others (advocate) or was referred (friend). Example: "advocate".
    */
-  referral_role: 'advocate' | 'friend'
+  referral_role?: 'advocate' | 'friend'
   /**
    * The advocate's own referral code or link token. Example: "jb007".
    */
@@ -405,7 +405,7 @@ export const TRACK_EVENT_VERSIONS = {
   'Referred Friend Signed Up': 1,
 } as const satisfies Record<TrackEventName, number>
 
-/** The identify trait set ("Referral Person", version 1). */
+/** The identify trait set ("Referral Person", version 2). */
 export type IdentifyTraits = ReferralPersonTraits
 export const IDENTIFY_TRAIT_SET = 'Referral Person'
-export const IDENTIFY_VERSION = 1
+export const IDENTIFY_VERSION = 2
