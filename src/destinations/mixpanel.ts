@@ -11,12 +11,12 @@ import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPoli
 import { mixpanelImporter } from './mixpanel-import.ts'
 
 /**
- * Mixpanel through the official `mixpanel` npm package.
+ * Mixpanel: events through /import with fetch, people updates through the official `mixpanel` npm package.
  *
- * - Events: `import` (server-side endpoint, any age, Basic auth) when a project secret or service account is
- *   configured, else `track` (project token only; Mixpanel drops events older than five days there). Either way
- *   `$insert_id` is derived from the messageId and `time` is the message timestamp, so a redelivered message
- *   has the same (event, distinct_id, time, $insert_id) and Mixpanel keeps it once.
+ * - Events: always `/import` (any age), called with fetch by `mixpanel-import.ts` (strict mode, per-record
+ *   `failed_records`, 2,000 events / 10 MB batches, gzip). `$insert_id` is derived from the messageId and `time` is
+ *   the message timestamp, so a redelivered message has the same (event, distinct_id, time, $insert_id) and Mixpanel
+ *   keeps it once.
  * - `$insert_id` must be ≤ 36 characters of [A-Za-z0-9-]; our messageIds are longer (`rb-<source>-<32 hex>-<role>`),
  *   so a messageId that does not fit is replaced by the first 36 hex characters of its SHA-256, as Mixpanel's
  *   docs suggest. Deterministic, so dedupe still holds.
@@ -26,18 +26,17 @@ import { mixpanelImporter } from './mixpanel-import.ts'
  *   (`$add` has no dedupe key), so instead the advocate's profile gets `$union` `{referral_ids: [referral_id]}`:
  *   a set, idempotent under retries and reordering; the count is the list's length in Mixpanel reports.
  *
- * The SDK reports failures as `Error("Mixpanel Server Error: <body>")` with no status code or headers
+ * For /engage, the SDK reports failures as `Error("Mixpanel Server Error: <body>")` with no status code or headers
  * (mixpanel-node#229), and real 429 bodies carry no code (`{"error":"Project exceeded rate limits...","status":0}`).
  * To classify properly we read the HTTP status and Retry-After of the SDK's own request through Node's
  * `http.client.request.start` / `http.client.response.finish` diagnostics channels, tying each request to the call
  * that made it with AsyncLocalStorage. No monkey-patching; requests made outside our calls are ignored. The SDK
  * has no request timeout either, so the same capture lets us abort a hung request after `timeoutMs`.
  *
- * Pointing it at a sandbox: `Mixpanel.init(token, { host: '127.0.0.1:3000', protocol: 'http', path: '/sandbox/mixpanel' })`
- * works (the SDK splits host:port and prefixes `path` to every endpoint); `host` may also be given here as a
- * URL (`http://127.0.0.1:3000/sandbox/mixpanel`). The SDK refuses to send a secret or service-account credentials
- * over plain HTTP ("Must use HTTPS if authenticating with API Secret"), so an `http:` target works with the
- * token-only `/track` path; we reject secret + http at construction rather than fail every delivery.
+ * Pointing it at a sandbox: `host` may be a URL (`http://127.0.0.1:3001/sandbox/mixpanel`); the SDK (people updates)
+ * gets host, protocol and path prefix from it, and /import is posted to `<url>/import`. A secret or service account
+ * is only sent over HTTPS outside the sandbox; the sandbox is reached with the project token as Basic username,
+ * which /import accepts, so the local path is the production path.
  */
 export interface MixpanelDestinationConfig {
   token: string
