@@ -289,7 +289,7 @@ export interface ReferralRewardEarnedProperties {
 }
 
 /**
- * "Referral Status Changed", version 1: A referral already reported by Referral Created moved to another state on its platform (Referral Created is sent once per referral).
+ * "Referral Status Changed", version 1: A referral already reported once moved to another state on its platform (its creation event is sent once per referral).
  */
 export interface ReferralStatusChangedProperties {
   /**
