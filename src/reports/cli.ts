@@ -44,7 +44,14 @@ export async function cohortReportCommand(args: string[], store: Store, out: Nod
       print(`--min must be a positive integer, got "${values.min}"`)
       return 2
     }
-    rows = await advocatesWithRecentConversions(store, { withinMs: parseWindow(values['friends-purchased-within']), min, now })
+    let withinMs: number
+    try {
+      withinMs = parseWindow(values['friends-purchased-within'])
+    } catch (err) {
+      print((err as Error).message)
+      return 2
+    }
+    rows = await advocatesWithRecentConversions(store, { withinMs, min, now })
   } else if (sub === 'friends' && values['signed-up-not-purchased']) {
     rows = await friendsSignedUpNotPurchased(store)
   } else {

@@ -5,6 +5,8 @@ import { serveSandbox } from '../../src/sandboxes/serve.ts'
 import { createMixpanelSandbox, type MixpanelStoredEvent } from '../../src/sandboxes/mixpanel.ts'
 import { mixpanelDestination } from '../../src/destinations/mixpanel.ts'
 import { advocatesWithRecentConversions, friendsSignedUpNotPurchased } from '../../src/reports/cohorts.ts'
+import { cohortReportCommand } from '../../src/reports/cli.ts'
+import { Writable } from 'node:stream'
 
 /**
  * Ground truth for analysts (issue 15). Generates advocates, referrals, sign-ups and purchases over 60 days from
@@ -236,5 +238,20 @@ describe('analysts get the right cohort (ground truth over the Mixpanel sandbox)
     const report = await advocatesWithRecentConversions(bridge.store, { withinMs: 30 * DAY, min: 3, now: NOW })
     expect(sorted(report.map((r) => r.advocate))).toEqual(truthAdvocates)
     expect(sorted((await friendsSignedUpNotPurchased(bridge.store)).map((r) => r.friend))).toEqual(truthFriends)
+    // The CLI commands the issue names, JSON and CSV.
+    const run = async (args: string[]) => {
+      let text = ''
+      const out = new Writable({ write: (chunk, _e, cb) => ((text += String(chunk)), cb()) })
+      const code = await cohortReportCommand(args, bridge.store, out, NOW)
+      return { code, text }
+    }
+    const advocatesJson = await run(['advocates', '--friends-purchased-within', '30d', '--min', '3', '--format', 'json'])
+    expect(advocatesJson.code).toBe(0)
+    expect(sorted((JSON.parse(advocatesJson.text) as Array<{ advocate: string }>).map((r) => r.advocate))).toEqual(truthAdvocates)
+    const friendsCsv = await run(['friends', '--signed-up-not-purchased', '--format', 'csv'])
+    expect(friendsCsv.text.split('\n')[0]).toBe('friend,signed_up_at,advocate,source_platform')
+    expect(friendsCsv.text.trim().split('\n')).toHaveLength(truthFriends.length + 1)
+    expect((await run(['advocates', '--friends-purchased-within', 'a month'])).code).toBe(2)
+    console.log(`ground truth: ${referrals.length} referrals, ${hooks.length} webhooks posted, ${events.length} Mixpanel events; ${truthAdvocates.length} advocates, ${truthFriends.length} friends in the cohorts`)
   }, 300_000)
 })
