@@ -436,6 +436,28 @@ export const folders: Folder[] = [
         test: accepted()
       },
       {
+        operation: 'POST /webhooks/mixpanel-cohorts',
+        name: 'Mixpanel cohort sync: add_members (HTTP Basic auth)',
+        description:
+          'Mixpanel cohort sync to a custom webhook (docs.mixpanel.com/docs/cohort-sync/webhooks): `members`, `add_members` or `remove_members` with the members of one cohort. Mixpanel signs nothing; the connection\'s optional Basic auth password must equal MIXPANEL_COHORTS_WEBHOOK_PASSWORD. Each member becomes an identify with `mixpanel_cohort_<cohort id>` = true (false on remove_members), written to HubSpot and Klaviyo.',
+        headers: [{ key: 'Authorization', value: '{{cohortAuthorization}}' }],
+        body: json(JSON.stringify({
+          action: 'add_members',
+          parameters: {
+            mixpanel_project_id: '4242',
+            mixpanel_cohort_id: '98765',
+            mixpanel_cohort_name: 'Top advocates',
+            mixpanel_session_id: 'session-{{uid}}',
+            page_info: { total_pages: 1, page_count: 0 },
+            members: [{ email: 'advocate-{{uid}}@example.com', mixpanel_distinct_id: 'advocate-{{uid}}@example.com', first_name: 'Ada', last_name: 'Advocate' }]
+          }
+        }, null, 2)),
+        prerequest: script(signingPrelude, js(`
+          pm.variables.set('cohortAuthorization', 'Basic ' + cryptoJs.enc.Base64.stringify(cryptoJs.enc.Utf8.parse('mixpanel:' + secret('MIXPANEL_COHORTS_WEBHOOK_PASSWORD'))));
+        `)),
+        test: accepted()
+      },
+      {
         operation: 'POST /webhooks/saasquatch',
         name: 'SaaSquatch: referral.converted (RS256 detached JWS)',
         description:

@@ -69,6 +69,7 @@ async function onBatch(events: SegmentEvent[], settings: FunctionSettings): Prom
   const apply = (group: { indexes: number[] }, r: SegmentBatchItemResult) => group.indexes.forEach((i) => (results[i] = r))
   try {
     await hsEnsureProperties(client, settings)
+    await hsEnsureCohortProperties(client, settings, groups.flatMap((g) => Object.keys(g.item.properties)))
   } catch (err) {
     const f = hsFailure(err)
     groups.forEach((g) => apply(g, hsItemResult(f)))
@@ -120,6 +121,9 @@ function hsItemFromEvent(event: SegmentEvent, settings: FunctionSettings): HsIte
   set('referral_advocate_email', source.referred_by ?? source.advocate_email)
   set('referral_code', source.referral_code ?? source.coupon_code)
   set('referral_source_platform', source.source_platform)
+  // Mixpanel cohort membership synced back by the bridge (POST /webhooks/mixpanel-cohorts): one boolean property
+  // per cohort, true while the contact is in it, false once Mixpanel removed it.
+  if (event.type === 'identify') for (const [k, v] of Object.entries(source)) if (/^mixpanel_cohort_[a-z0-9_]+$/.test(k) && typeof v === 'boolean') properties[k] = String(v)
   set('firstname', source.first_name ?? source.firstName)
   set('lastname', source.last_name ?? source.lastName)
   if (friend) {
@@ -171,6 +175,35 @@ function hsClient(settings: FunctionSettings) {
 }
 
 type HsClient = ReturnType<typeof hsClient>
+
+/** Creates the boolean `mixpanel_cohort_<id>` properties a batch sets that do not exist yet (cached like the others). */
+async function hsEnsureCohortProperties(client: HsClient, settings: FunctionSettings, names: string[]): Promise<void> {
+  const wanted = [...new Set(names.filter((n) => n.startsWith('mixpanel_cohort_')))]
+  if (wanted.length === 0) return
+  const tokenHash = crypto.createHash('sha256').update(String(settings.accessToken)).digest('hex').slice(0, 16)
+  for (const name of wanted) {
+    await cache.load(`hubspot-cohort-property:${hsString(settings.baseUrl) ?? 'api.hubapi.com'}:${tokenHash}:${name}`, HS_PROPERTIES_TTL_MS, async () => {
+      try {
+        await client.createContactProperty({
+          name,
+          label: `Mixpanel cohort ${name.slice('mixpanel_cohort_'.length)}`,
+          type: 'bool',
+          fieldType: 'booleancheckbox',
+          groupName: 'contactinformation',
+          description: 'Set by the referral-bridge from Mixpanel cohort sync',
+          options: [
+            { label: 'Yes', value: 'true', displayOrder: 0, hidden: false },
+            { label: 'No', value: 'false', displayOrder: 1, hidden: false }
+          ]
+        } as any)
+      } catch (err) {
+        // 409: it exists already (created earlier or by another instance).
+        if (hsFailure(err).status !== 409) throw err
+      }
+      return true
+    })
+  }
+}
 
 /** Creates the referral properties that do not exist yet; cached per portal for an hour. */
 async function hsEnsureProperties(client: HsClient, settings: FunctionSettings): Promise<void> {
@@ -297,6 +330,7 @@ async function hsDeliverOne(event: SegmentEvent, settings: FunctionSettings): Pr
   const client = hsClient(settings)
   try {
     await hsEnsureProperties(client, settings)
+    await hsEnsureCohortProperties(client, settings, Object.keys(item.properties))
   } catch (err) {
     hsThrow(hsFailure(err))
   }

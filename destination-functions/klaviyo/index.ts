@@ -75,6 +75,8 @@ async function onIdentify(event: SegmentIdentifyEvent, settings: FunctionSetting
     const v = kvString(traits[key])
     if (v !== undefined) properties[key] = v
   }
+  // Mixpanel cohort membership synced back by the bridge (POST /webhooks/mixpanel-cohorts): true / false per cohort.
+  for (const [k, v] of Object.entries(traits)) if (/^mixpanel_cohort_[a-z0-9_]+$/.test(k) && typeof v === 'boolean') properties[k] = v
   if (Object.keys(properties).length) attributes.properties = properties
   await kvRequest(settings, '/api/profile-import', { data: { type: 'profile', attributes } })
 }

@@ -26,6 +26,8 @@ const USAGE = `referral-bridge <command>
   hubspot reconcile [--since 30d]       closed-won HubSpot deals the webhook missed (docs/hubspot.md)
   referralcandy poll [--since 7d]       commit referrals the ReferralCandy webhook missed (docs/referralcandy.md)
   report advocates [--since 30d] [--format table|csv|json]   advocates ranked by closed-won revenue
+  report advocates --friends-purchased-within 30d [--min 3] | report friends --signed-up-not-purchased
+                                        the analysts' cohorts from the store (docs/analysts.md)
 
 filters: --destination d --source s --event e --since 7d --error text --limit n
 The CLI opens the store named by DATABASE_URL directly (default ./data/bridge.sqlite).`
@@ -61,6 +63,9 @@ export async function main(argv: string[], out: NodeJS.WritableStream = process.
         return await referralcandyCommand([sub, ...rest].filter((x) => x !== undefined), out)
       }
       case 'report': {
+        const cohorts = await import('../reports/cli.ts')
+        const args = [sub, ...rest].filter((x) => x !== undefined)
+        if (cohorts.isCohortReport(args)) return await withStore((store) => cohorts.cohortReportCommand(args, store, out))
         const { reportCommand } = await import('../salesforce/cli.ts')
         return await reportCommand([sub, ...rest].filter((x) => x !== undefined), out)
       }

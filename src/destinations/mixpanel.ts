@@ -8,14 +8,15 @@ import { classifyError, classifyStatus } from '../queue/classify.ts'
 import { parseRetryAfter } from '../queue/backoff.ts'
 import { planProperties } from '../tracking-plan/read.ts'
 import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPolicy } from './types.ts'
+import { mixpanelImporter } from './mixpanel-import.ts'
 
 /**
- * Mixpanel through the official `mixpanel` npm package.
+ * Mixpanel: events through /import with fetch, people updates through the official `mixpanel` npm package.
  *
- * - Events: `import` (server-side endpoint, any age, Basic auth) when a project secret or service account is
- *   configured, else `track` (project token only; Mixpanel drops events older than five days there). Either way
- *   `$insert_id` is derived from the messageId and `time` is the message timestamp, so a redelivered message
- *   has the same (event, distinct_id, time, $insert_id) and Mixpanel keeps it once.
+ * - Events: always `/import` (any age), called with fetch by `mixpanel-import.ts` (strict mode, per-record
+ *   `failed_records`, 2,000 events / 10 MB batches, gzip). `$insert_id` is derived from the messageId and `time` is
+ *   the message timestamp, so a redelivered message has the same (event, distinct_id, time, $insert_id) and Mixpanel
+ *   keeps it once.
  * - `$insert_id` must be ≤ 36 characters of [A-Za-z0-9-]; our messageIds are longer (`rb-<source>-<32 hex>-<role>`),
  *   so a messageId that does not fit is replaced by the first 36 hex characters of its SHA-256, as Mixpanel's
  *   docs suggest. Deterministic, so dedupe still holds.
@@ -25,18 +26,17 @@ import { defaultPolicy, type Destination, type DeliveryResult, type DeliveryPoli
  *   (`$add` has no dedupe key), so instead the advocate's profile gets `$union` `{referral_ids: [referral_id]}`:
  *   a set, idempotent under retries and reordering; the count is the list's length in Mixpanel reports.
  *
- * The SDK reports failures as `Error("Mixpanel Server Error: <body>")` with no status code or headers
+ * For /engage, the SDK reports failures as `Error("Mixpanel Server Error: <body>")` with no status code or headers
  * (mixpanel-node#229), and real 429 bodies carry no code (`{"error":"Project exceeded rate limits...","status":0}`).
  * To classify properly we read the HTTP status and Retry-After of the SDK's own request through Node's
  * `http.client.request.start` / `http.client.response.finish` diagnostics channels, tying each request to the call
  * that made it with AsyncLocalStorage. No monkey-patching; requests made outside our calls are ignored. The SDK
  * has no request timeout either, so the same capture lets us abort a hung request after `timeoutMs`.
  *
- * Pointing it at a sandbox: `Mixpanel.init(token, { host: '127.0.0.1:3000', protocol: 'http', path: '/sandbox/mixpanel' })`
- * works (the SDK splits host:port and prefixes `path` to every endpoint); `host` may also be given here as a
- * URL (`http://127.0.0.1:3001/sandbox/mixpanel`). The SDK refuses to send a secret or service-account credentials
- * over plain HTTP ("Must use HTTPS if authenticating with API Secret"), so an `http:` target works with the
- * token-only `/track` path; we reject secret + http at construction rather than fail every delivery.
+ * Pointing it at a sandbox: `host` may be a URL (`http://127.0.0.1:3001/sandbox/mixpanel`); the SDK (people updates)
+ * gets host, protocol and path prefix from it, and /import is posted to `<url>/import`. A secret or service account
+ * is only sent over HTTPS outside the sandbox; the sandbox is reached with the project token as Basic username,
+ * which /import accepts, so the local path is the production path.
  */
 export interface MixpanelDestinationConfig {
   token: string
@@ -61,7 +61,6 @@ interface Capture {
   retryAfter?: string
 }
 
-const FIVE_DAYS_MS = 5 * 24 * 60 * 60 * 1000
 
 const captures = new AsyncLocalStorage<Capture>()
 const byRequest = new WeakMap<object, Capture>()
@@ -121,24 +120,19 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
   subscribeOnce()
   const policy: DeliveryPolicy = { ...defaultPolicy, concurrency: 4, ...config.policy }
   const target = resolveMixpanelTarget(config)
-  const useImport = Boolean(config.secret || config.serviceAccount)
-  if (useImport && target.protocol !== 'https') {
-    throw new Error(
-      'mixpanel: the official SDK sends the API secret / service account only over HTTPS; use an https host, or no secret (events then go through /track with the project token)'
-    )
+  if ((config.secret || config.serviceAccount) && target.protocol !== 'https' && !config.sandboxed) {
+    throw new Error('mixpanel: the API secret / service account is only sent over HTTPS; use an https host')
   }
   const timeoutMs = config.timeoutMs ?? 10_000
+  // People updates (/engage) go through the SDK with the project token; events never do (see importEvents below).
   const client = Mixpanel.init(config.token, {
     host: target.host,
     protocol: target.protocol,
     path: target.path,
     keepAlive: true,
-    logger: quietLogger,
-    ...(config.secret ? { secret: config.secret } : {}),
-    ...(config.serviceAccount
-      ? { credentials: new Mixpanel.ServiceAccountCredentials(config.serviceAccount.username, config.serviceAccount.secret, config.serviceAccount.projectId) }
-      : {})
+    logger: quietLogger
   })
+  const importer = mixpanelImporter({ ...config, target, timeoutMs })
 
   /** Runs one SDK call and turns its outcome into a DeliveryResult using the captured HTTP status. */
   function call(label: string, start: (cb: (err: Error | undefined) => void) => void): Promise<DeliveryResult> {
@@ -169,32 +163,9 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
     })
   }
 
-  function sendEvent(m: TrackMessage, distinctId: string): Promise<DeliveryResult> {
-    const time = Date.parse(m.timestamp)
-    if (Number.isNaN(time)) return Promise.resolve({ status: 'permanent', error: `invalid timestamp ${m.timestamp}` })
-    // Mixpanel's /track ignores events more than 5 days old while still answering success; say so (dead letter,
-    // replayable once a secret is configured) rather than report a delivery that Mixpanel silently dropped.
-    if (!useImport && Date.now() - time > FIVE_DAYS_MS) {
-      return Promise.resolve({ status: 'permanent', error: `event time ${m.timestamp} is more than 5 days old: Mixpanel /track drops it; set MIXPANEL_API_SECRET to send through /import` })
-    }
-    const properties: Record<string, unknown> = {
-      ...m.properties,
-      distinct_id: distinctId,
-      $insert_id: mixpanelInsertId(m.messageId),
-      time
-    }
-    if (m.context.protocols?.event_version !== undefined) properties.event_version = m.context.protocols.event_version
-    return useImport
-      ? call('import', (cb) => client.import(m.event, time, properties, cb))
-      : call('track', (cb) => client.track(m.event, properties, cb))
-  }
-
-  async function deliverOne(m: Message): Promise<DeliveryResult> {
-    const distinctId = m.userId ?? m.anonymousId
-    if (!distinctId) return { status: 'ignored', reason: 'no userId or anonymousId' }
-    if (m.type === 'identify') return identify(m, distinctId)
-    const result = await sendEvent(m, distinctId)
-    if (result.status !== 'delivered') return result
+  /** After the event went in: the advocate's referral set. */
+  async function afterEvent(m: Message, result: DeliveryResult): Promise<DeliveryResult> {
+    if (result.status !== 'delivered' || m.type !== 'track') return result
     const created = planProperties(m, 'Referral Created')
     const advocate = created?.advocate_id
     const referralId = created?.referral_id
@@ -214,10 +185,25 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
   return {
     name: 'mixpanel',
     sandboxed: config.sandboxed,
-    target: `${target.protocol}://${target.host}${target.path} (${useImport ? '/import' : '/track'})`,
+    target: `${target.protocol}://${target.host}${target.path} (/import)`,
     policy,
     accepts: (m) => Boolean(m.userId ?? m.anonymousId),
-    deliver: (messages) => Promise.all(messages.map(deliverOne))
+    deliver: async (messages) => {
+      // Every event through /import, in as few requests as the limits allow; identify calls one by one (/engage).
+      const results: DeliveryResult[] = new Array(messages.length)
+      const events: Array<{ index: number; message: TrackMessage }> = []
+      await Promise.all(
+        messages.map(async (m, index) => {
+          const distinctId = m.userId ?? m.anonymousId
+          if (!distinctId) results[index] = { status: 'ignored', reason: 'no userId or anonymousId' }
+          else if (m.type === 'identify') results[index] = await identify(m, distinctId)
+          else events.push({ index, message: m })
+        })
+      )
+      const imported = await importer.importEvents(events.map((e) => e.message))
+      await Promise.all(events.map(async (e, i) => (results[e.index] = await afterEvent(e.message, imported[i]))))
+      return results
+    }
   }
 }
 

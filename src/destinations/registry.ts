@@ -46,8 +46,8 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       policy: policyFromEnv('segment', { ...defaultPolicy, batchSize: 250, concurrency: 4 }, env)
     })
   },
-  // Mixpanel is not a Segment Functions global, so the bridge delivers it itself with the official SDK. The SDK
-  // refuses to send the API secret over plain HTTP, so the sandbox is reached with the project token (/track).
+  // Mixpanel is not a Segment Functions global, so the bridge delivers it itself: events through /import with fetch
+  // (src/destinations/mixpanel-import.ts; the sandbox with the project token as Basic auth, the same code path).
   mixpanel: ({ env, sandboxBase }) => {
     const sandboxed = !env.MIXPANEL_TOKEN
     return mixpanelDestination({
@@ -55,8 +55,8 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       secret: sandboxed ? undefined : env.MIXPANEL_API_SECRET || undefined,
       host: env.MIXPANEL_HOST || (sandboxed ? `${sandboxBase}/mixpanel` : 'api.mixpanel.com'),
       sandboxed,
-      // One SDK request per message, so a lane sends a batch of them concurrently.
-      policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4, batchSize: 10 }, env)
+      // A lane's batch of events is one /import request (up to 2,000 events / 10 MB).
+      policy: policyFromEnv('mixpanel', { ...defaultPolicy, concurrency: 4, batchSize: 200 }, env)
     })
   },
   // CRM wins reported back to ReferralCandy (purchase.json), so it rewards the advocate; sandboxed without an access id.

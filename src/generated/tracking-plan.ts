@@ -5,7 +5,7 @@
 // breaks an adapter fails `tsc`.
 
 /**
- * Identify traits "Referral Person", version 1: Traits of an advocate (the person who refers) or a friend (the person referred).
+ * Identify traits "Referral Person", version 2: Traits of an advocate (the person who refers) or a friend (the person referred).
  */
 export interface ReferralPersonTraits {
   /**
@@ -23,7 +23,7 @@ export interface ReferralPersonTraits {
   /**
    * Whether this person refers others (advocate) or was referred (friend). Example: "advocate".
    */
-  referral_role: 'advocate' | 'friend'
+  referral_role?: 'advocate' | 'friend'
   /**
    * The advocate's own referral code or link token. Example: "jb007".
    */
@@ -47,7 +47,7 @@ export interface ReferralPersonTraits {
 }
 
 /**
- * "Order Completed", version 1: A purchase (Segment Spec e-commerce event), carrying the referral attribution when there is one.
+ * "Order Completed", version 2: A purchase (Segment Spec e-commerce event), carrying the referral attribution when there is one.
  */
 export interface OrderCompletedProperties {
   /**
@@ -55,17 +55,17 @@ export interface OrderCompletedProperties {
    */
   order_id: string
   /**
-   * Order revenue as a decimal in the order currency (Segment Spec). Example: 25.
+   * Order revenue as a decimal in the order currency (Segment Spec). Absent, never 0, when the source does not say it (ReferralCandy's webhook carries no amount): revenue_known is then false. Example: 25.
    */
-  revenue: number
+  revenue?: number
   /**
    * The same revenue in integer minor units (cents), exact. Example: 2500.
    */
-  revenue_minor: number
+  revenue_minor?: number
   /**
-   * ISO-4217 currency code. Pattern: ^[A-Z]{3}$. Example: "USD".
+   * ISO-4217 currency code (absent with revenue when the amount is unknown). Pattern: ^[A-Z]{3}$. Example: "USD".
    */
-  currency: string
+  currency?: string
   /**
    * Referral the order is attributed to. Example: "3aafa13f-0a41-43d2-8d3a-a14e8c6a4621".
    */
@@ -92,6 +92,52 @@ export interface OrderCompletedProperties {
   friend_email?: string
   /**
    * System that reported the order. Example: "rewardful".
+   */
+  source_platform: string
+  /**
+   * False when the reporting source gives no amount for the purchase (revenue, revenue_minor and currency are then absent); sum revenue only over revenue_known = true. Example: true.
+   */
+  revenue_known?: boolean
+}
+
+/**
+ * "Referral Converted", version 1: Sent on the advocate (userId = the advocate's lower-cased email), once per referral, at the referred friend's first purchase: the event to count for cohorts of advocates whose friends bought.
+ */
+export interface ReferralConvertedProperties {
+  /**
+   * Referral the purchase is attributed to. Example: "e523da29-6157-4aac-b4b5-05b3b7b14fb6".
+   */
+  referral_id: string
+  /**
+   * Id of the advocate. Example: "advocate@example.com".
+   */
+  advocate_id: string
+  /**
+   * Advocate email. Format: email. Example: "advocate@example.com".
+   */
+  advocate_email?: string
+  /**
+   * Id of the friend who bought. Example: "friend@example.com".
+   */
+  friend_id: string
+  /**
+   * Email of the friend who bought. Format: email. Example: "friend@example.com".
+   */
+  friend_email?: string
+  /**
+   * The friend's first order (the Order Completed that triggered this event). Example: "820982911946154508".
+   */
+  order_id: string
+  /**
+   * Revenue of that first order, when the source says it (absent, never 0, otherwise). Example: 25.
+   */
+  revenue?: number
+  /**
+   * ISO-4217 currency of revenue. Pattern: ^[A-Z]{3}$. Example: "USD".
+   */
+  currency?: string
+  /**
+   * System that reported the order. Example: "shopify".
    */
   source_platform: string
 }
@@ -243,6 +289,40 @@ export interface ReferralRewardEarnedProperties {
 }
 
 /**
+ * "Referral Status Changed", version 1: A referral already reported once moved to another state on its platform (its creation event is sent once per referral).
+ */
+export interface ReferralStatusChangedProperties {
+  /**
+   * Platform referral id (the one Referral Created carried). Example: "e523da29-6157-4aac-b4b5-05b3b7b14fb6".
+   */
+  referral_id: string
+  /**
+   * Latest state the bridge had stored for the referral before this change. Example: "lead".
+   */
+  from_status: 'created' | 'visitor' | 'lead' | 'conversion' | 'converted' | 'approved' | 'pending'
+  /**
+   * New state of the referral. Example: "converted".
+   */
+  to_status: 'created' | 'visitor' | 'lead' | 'conversion' | 'converted' | 'approved' | 'pending'
+  /**
+   * Id of the advocate. Example: "advocate@example.com".
+   */
+  advocate_id?: string
+  /**
+   * Advocate email. Format: email. Example: "advocate@example.com".
+   */
+  advocate_email?: string
+  /**
+   * Id of the referred friend. Example: "friend@example.com".
+   */
+  friend_id?: string
+  /**
+   * Referral platform that reported the change. Example: "rewardful".
+   */
+  source_platform: string
+}
+
+/**
  * "Referred Friend Signed Up", version 1: A referred friend created an account or left their email (the moment the welcome email is due).
  */
 export interface ReferredFriendSignedUpProperties {
@@ -295,9 +375,11 @@ export interface ReferredFriendSignedUpProperties {
 /** Every tracked event of the plan and the properties of its current version. */
 export interface TrackEventMap {
   'Order Completed': OrderCompletedProperties
+  'Referral Converted': ReferralConvertedProperties
   'Referral Created': ReferralCreatedProperties
   'Referral Revenue Won': ReferralRevenueWonProperties
   'Referral Reward Earned': ReferralRewardEarnedProperties
+  'Referral Status Changed': ReferralStatusChangedProperties
   'Referred Friend Signed Up': ReferredFriendSignedUpProperties
 }
 
@@ -305,21 +387,25 @@ export type TrackEventName = keyof TrackEventMap
 
 export type TrackEvent =
   { event: 'Order Completed'; properties: OrderCompletedProperties }
+  | { event: 'Referral Converted'; properties: ReferralConvertedProperties }
   | { event: 'Referral Created'; properties: ReferralCreatedProperties }
   | { event: 'Referral Revenue Won'; properties: ReferralRevenueWonProperties }
   | { event: 'Referral Reward Earned'; properties: ReferralRewardEarnedProperties }
+  | { event: 'Referral Status Changed'; properties: ReferralStatusChangedProperties }
   | { event: 'Referred Friend Signed Up'; properties: ReferredFriendSignedUpProperties }
 
 /** The version new messages of each event are stamped with (context.protocols.event_version). */
 export const TRACK_EVENT_VERSIONS = {
-  'Order Completed': 1,
+  'Order Completed': 2,
+  'Referral Converted': 1,
   'Referral Created': 1,
   'Referral Revenue Won': 1,
   'Referral Reward Earned': 1,
+  'Referral Status Changed': 1,
   'Referred Friend Signed Up': 1,
 } as const satisfies Record<TrackEventName, number>
 
-/** The identify trait set ("Referral Person", version 1). */
+/** The identify trait set ("Referral Person", version 2). */
 export type IdentifyTraits = ReferralPersonTraits
 export const IDENTIFY_TRAIT_SET = 'Referral Person'
-export const IDENTIFY_VERSION = 1
+export const IDENTIFY_VERSION = 2

@@ -14,6 +14,7 @@ import { BodyRefused, checkJsonText, checkParsed, decodeUtf8 } from './body-guar
 import { scrubDeep, type Scrub } from '../scrub.ts'
 import { lookUpHubspotDeals } from './hubspot-deals.ts'
 import type { HubspotDealClient } from '../hubspot/deals.ts'
+import { cohortEvents } from './cohort-events.ts'
 
 export interface IngestDeps {
   sources: Map<string, Source>
@@ -120,7 +121,9 @@ export function webhookRouter(deps: IngestDeps): Router {
       const destinations = deps.destinations()
       const normalized = sourceItems.map((item) => normalizeItem(source, item, plan, destinations, request.receivedAt.getTime()))
       // Orders that do not name the advocate are joined to a stored referral by the buyer's identity (scenario 3).
-      let items = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
+      const attributed = await attributeOrders(name, normalized, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
+      // One event per fact whatever the order of arrival (issue 15): Referral Created once, Referral Converted on the advocate.
+      let items = await cohortEvents(attributed, { store: deps.store, plan, destinations, receivedAt: request.receivedAt.getTime() })
       const headers = Object.fromEntries(
         Object.entries(request.headers)
           .filter(([k, v]) => v !== undefined && !SECRET_HEADERS.test(k))

@@ -1,3 +1,4 @@
+import type { Message } from '../messages.ts'
 import pg from 'pg'
 import { randomUUID } from 'node:crypto'
 import { REFERRAL_EVENTS_SQL, referralKeySql, schemaStatements, type JobRecord } from './schema.ts'
@@ -244,6 +245,17 @@ export class PostgresStore implements Store {
       }
     }
     return undefined
+  }
+
+  async storedMessages(ids: string[]): Promise<Map<string, Message>> {
+    const out = new Map<string, Message>()
+    if (ids.length === 0) return out
+    const { rows } = await this.pool.query<{ message_id: string; body: string }>(
+      `SELECT message_id, body FROM messages WHERE message_id = ANY($1::text[])`,
+      [[...new Set(ids)]]
+    )
+    for (const r of rows) out.set(r.message_id, JSON.parse(r.body) as Message)
+    return out
   }
 
   async listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]> {

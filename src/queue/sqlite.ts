@@ -7,6 +7,7 @@ import { referralMatch, referralProbes } from './referral-lookup.ts'
 import { attemptRow, clip, inboxRow, jobRow, messageRow } from './rows.ts'
 import { SqliteWriter } from './sqlite-writer.ts'
 import { acceptWebhook, insertMessages } from './sqlite-accept.mjs'
+import type { Message } from '../messages.ts'
 import type {
   AcceptResult, AttemptRecord, EventDetail, JobFilter, JobRow, JobStatus, LeasedJob, NewMessage, QuarantineRow,
   QueueStats, RequeueItem, Store, WebhookToAccept, MessageRow, InboxRow, ReferralKeys, ReferralMatch
@@ -215,6 +216,17 @@ export class SqliteStore implements Store {
       }
     }
     return undefined
+  }
+
+  async storedMessages(ids: string[]): Promise<Map<string, Message>> {
+    const out = new Map<string, Message>()
+    const unique = [...new Set(ids)]
+    // json_each keeps one prepared statement whatever the number of ids (SQLite caps bound parameters).
+    const rows = this.stmt(`SELECT message_id, body FROM messages WHERE message_id IN (SELECT value FROM json_each(?))`).all(
+      JSON.stringify(unique)
+    ) as Array<{ message_id: string; body: string }>
+    for (const r of rows) out.set(r.message_id, JSON.parse(r.body) as Message)
+    return out
   }
 
   async listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]> {

@@ -229,6 +229,12 @@ export interface Store {
    * matches the keys: codes first (the shop said so), then emails, then ids. Undefined when none does.
    */
   findReferral(keys: ReferralKeys): Promise<ReferralMatch | undefined>
+  /**
+   * The stored messages among `ids` (any status), by id; ids not stored are absent. The cohort pass
+   * (src/ingest/cohort-events.ts) asks it whether a referral's deterministic fact ids (created, status, converted,
+   * signed up) are already stored, so each fact is emitted once whatever the order of arrival.
+   */
+  storedMessages(ids: string[]): Promise<Map<string, Message>>
 
   listJobs(status: JobStatus, filter: JobFilter): Promise<JobRow[]>
   /** Dead (or given) jobs back to pending with their original ids and messageIds, so destinations dedupe. */

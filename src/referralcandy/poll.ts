@@ -5,6 +5,7 @@ import type { Source, WebhookRequest } from '../sources/types.ts'
 import type { TrackingPlan } from '../tracking-plan/plan.ts'
 import type { Destination } from '../destinations/types.ts'
 import { normalizeItem } from '../ingest/normalize.ts'
+import { cohortEvents } from '../ingest/cohort-events.ts'
 import { normalizeEmail } from '../normalize/units.ts'
 import { fileWatermark, postgresWatermark, type Watermark } from '../salesforce/watermark.ts'
 import { listReferrals, type ReferralCandyClient, type ReferralCandyReferral } from './api.ts'
@@ -126,6 +127,8 @@ export async function pollReferrals(deps: PollDeps): Promise<PollSummary> {
         items.push(normalizeItem(source, item, deps.plan, deps.destinations, receivedAt))
       }
     }
+    // The same facts as the webhook path (Referral Created once, Order Completed, Referral Converted): docs/analysts.md.
+    const facts = items.length ? await cohortEvents(items, { store: deps.store, plan: deps.plan, destinations: deps.destinations, receivedAt }) : items
     const result = items.length
       ? await deps.store.accept({
           source: source.name,
@@ -133,7 +136,7 @@ export async function pollReferrals(deps: PollDeps): Promise<PollSummary> {
           receivedAt,
           rawBody: JSON.stringify({ origin: 'referralcandy-poll', method: 'referrals.json', periodFrom: summary.periodFrom, periodTo: summary.periodTo, chunk, records: slice.map((e) => e.record) }),
           headers: {},
-          items
+          items: facts
         })
       : { stored: [], duplicates: [] }
     summary.stored += result.stored.length

@@ -109,6 +109,9 @@ function readRecords(req: Request): Array<Record<string, unknown>> {
     } else {
       const body = req.body
       let text: string
+      // Content-Encoding: gzip is accepted on /import (Import Events reference): express.raw (body-parser) inflates
+      // it before this point, so the 10 MB check below is on the uncompressed body, as Mixpanel counts it
+      // (docs.mixpanel.com/troubleshooting/errors/413-payload-too-large).
       if (Buffer.isBuffer(body)) text = body.toString('utf8')
       else if (body && typeof body === 'object') text = JSON.stringify(body) // already parsed upstream (application/json)
       else text = ''

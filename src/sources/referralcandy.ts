@@ -56,7 +56,9 @@ export const referralcandy: Source<ReferralCandyPayload> = {
     const advocate = normalizeEmail(p.referring_email)!
     const friend = normalizeEmail(p.referral_email)!
     const timestamp = fromUnixSeconds(p.referral_timestamp, 'referral_timestamp')
-    const referralId = `referralcandy_${item.key.slice(0, 24)}`
+    // One referral per (advocate, friend): every purchase the friend makes is reported by its own webhook, and they
+    // must share the referral so Referral Created / Referral Converted are sent once (src/ingest/cohort-events.ts).
+    const referralId = `referralcandy_${fieldsKey(advocate, friend).slice(0, 24)}`
     return [
       identifyDraft(
         { email: advocate, referral_role: 'advocate', source_platform: 'referralcandy' },
@@ -84,6 +86,22 @@ export const referralcandy: Source<ReferralCandyPayload> = {
           source_platform: 'referralcandy'
         },
         { role: 'track', userId: friend, timestamp }
+      ),
+      // The webhook is sent for a referred purchase, so it is an Order Completed too. It carries no amount (the help
+      // article above lists only the three fields): revenue stays absent and revenue_known false, never 0.
+      trackDraft(
+        'Order Completed',
+        {
+          order_id: `referralcandy_${item.key.slice(0, 24)}`,
+          referral_id: referralId,
+          advocate_id: advocate,
+          advocate_email: advocate,
+          friend_id: friend,
+          friend_email: friend,
+          revenue_known: false,
+          source_platform: 'referralcandy'
+        },
+        { role: 'order', userId: friend, timestamp }
       )
     ]
   }

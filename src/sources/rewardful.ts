@@ -123,6 +123,24 @@ function referralMessages(referral: Referral, type: string, timestamp: string): 
   )
   const advocateId = advocateEmail ?? referral.affiliate?.id
   if (type === 'referral.lead') {
+    // The state change is a fact of the referral too: src/ingest/cohort-events.ts turns it into Referral Created
+    // (first report) or Referral Status Changed (from the stored state to lead).
+    out.push(
+      trackDraft(
+        'Referral Created',
+        {
+          referral_id: referral.id,
+          referral_code: referral.link?.token,
+          advocate_id: orQuarantine(advocateId),
+          advocate_email: advocateEmail,
+          friend_id: friendId,
+          friend_email: friendEmail,
+          status: 'lead',
+          source_platform: 'rewardful'
+        },
+        { role: 'referral', userId: friendId, timestamp }
+      )
+    )
     out.push(
       trackDraft(
         'Referred Friend Signed Up',
@@ -174,6 +192,7 @@ function saleMessages(sale: Sale, timestamp: string): DraftMessage[] {
       {
         order_id: sale.stripe_charge_id ?? sale.id,
         revenue: minorToDecimal(minor, currency),
+        revenue_known: true,
         revenue_minor: minor,
         currency,
         referral_id: sale.referral?.id,

@@ -1,3 +1,4 @@
+import { InvalidPayloadError } from '../normalize/errors.ts'
 import { createHmac } from 'node:crypto'
 import type { Source } from './types.ts'
 import { safeEqual } from './signatures.ts'
@@ -130,6 +131,8 @@ function forwardedOrder(e: SegmentEvent): DraftMessage {
   // Required by the plan: an order without a currency or an amount is quarantined with that reason, not guessed.
   const currency = text(p.currency) ? currencyCode(p.currency, 'properties.currency') : undefined
   const amount = p.revenue ?? p.total
+  // Order Completed v2 lets the amount be unknown (absent), never an amount without its currency.
+  if (amount !== undefined && amount !== null && !currency) throw new InvalidPayloadError('properties.currency is required when properties.revenue (or total) is given')
   const minor = currency && amount !== undefined && amount !== null ? decimalToMinor(amount, currency, p.revenue !== undefined ? 'properties.revenue' : 'properties.total') : undefined
   const friendEmail = normalizeEmail(text(p.friend_email) ?? text(p.email) ?? text(traits.email))
   const friendId = idOrEmail(p.friend_id) ?? idOrEmail(e.userId) ?? friendEmail
@@ -138,9 +141,10 @@ function forwardedOrder(e: SegmentEvent): DraftMessage {
     ORDER,
     {
       order_id: orQuarantine(text(p.order_id)),
-      revenue: orQuarantine(minor === undefined ? undefined : minorToDecimal(minor, currency!)),
-      revenue_minor: orQuarantine(minor),
-      currency: orQuarantine(currency),
+      revenue: minor === undefined ? undefined : minorToDecimal(minor, currency!),
+      revenue_minor: minor,
+      currency: minor === undefined ? undefined : currency,
+      revenue_known: minor !== undefined,
       referral_id: text(p.referral_id),
       referral_code: text(p.referral_code) ?? text(p.coupon),
       advocate_id: idOrEmail(p.advocate_id) ?? normalizeEmail(text(p.advocate_email)),

@@ -279,6 +279,7 @@ export const shopify: Source<ShopifyOrder | ShopifyCustomer> = {
         {
           order_id: String(order.id),
           revenue: minorToDecimal(minor, currency),
+          revenue_known: true,
           revenue_minor: minor,
           currency,
           referral_code: order.discount_codes?.[0]?.code,

@@ -29,7 +29,7 @@ describe.skipIf(!available)('operator console', () => {
       sandboxed: true,
       target: 'memory',
       policy: { ...defaultPolicy, concurrency: 1 },
-      accepts: (m) => m.type === 'track',
+      accepts: (m) => m.type === 'track' && m.event === 'Referral Created',
       async deliver(messages): Promise<DeliveryResult[]> {
         return messages.map(() => (healthy ? { status: 'delivered' } : { status: 'permanent', error: 'VALIDATION_ERROR: Property values were not valid', statusCode: 400 }))
       }

@@ -57,13 +57,39 @@ const track = (over: Partial<TrackMessage> = {}): TrackMessage => ({
 const fault = (body: unknown) =>
   fetch(`${base}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
 
-describe('mixpanel destination (official SDK → sandbox over HTTP)', () => {
-  it('dead-letters events older than 5 days on /track instead of reporting a delivery Mixpanel drops', async () => {
-    const old = track({ messageId: 'old-1', timestamp: new Date(Date.now() - 6 * 86_400_000).toISOString() })
-    const [result] = await dest().deliver([old])
-    expect(result).toMatchObject({ status: 'permanent' })
-    expect((result as { error: string }).error).toMatch(/more than 5 days old.*MIXPANEL_API_SECRET/)
-    expect(sb.state.received).toBe(0)
+describe('mixpanel destination (/import with fetch, /engage with the SDK → sandbox over HTTP)', () => {
+  it('sends events of any age through /import (project token as Basic auth over the sandbox HTTP): nothing dead-lettered for age', async () => {
+    const old = track({ messageId: 'old-1', timestamp: new Date(Date.now() - 60 * 86_400_000).toISOString() })
+    expect(await dest().deliver([old])).toEqual([{ status: 'delivered' }])
+    expect(sb.state.dropped).toEqual([])
+    expect([...sb.state.events.values()][0]).toMatchObject({ endpoint: 'import', properties: { time: Date.parse(old.timestamp) } })
+  })
+
+  it('strict mode: a record Mixpanel refuses fails alone (failed_records), the rest of the batch is delivered', async () => {
+    const good = track({ messageId: 'good-1' })
+    const future = track({ messageId: 'bad-1', userId: 'null' }) // a placeholder distinct_id /import rejects
+    expect(await dest().deliver([good, future])).toEqual([
+      { status: 'delivered' },
+      { status: 'permanent', statusCode: 400, error: expect.stringContaining('properties.distinct_id') }
+    ])
+    expect(sb.state.events.size).toBe(1)
+  })
+
+  it('cuts batches at the event and byte limits and gzips them; the sandbox reads gzip', async () => {
+    const { mixpanelImporter } = await import('../../src/destinations/mixpanel-import.ts')
+    const importer = mixpanelImporter({ token: TOKEN, target: resolveMixpanelTarget({ host: base }), timeoutMs: 2_000, maxEvents: 3 })
+    const many = Array.from({ length: 7 }, (_, i) => track({ messageId: `batch-${i}` }))
+    const requests = () => sb.state.received
+    expect(await importer.importEvents(many)).toEqual(many.map(() => ({ status: 'delivered' })))
+    expect(requests()).toBe(7)
+    expect(sb.state.events.size).toBe(7)
+    // 2,000 records is the documented cap: 2,001 in one request is refused by the sandbox as by Mixpanel.
+    const raw = await fetch(`${base}/import?strict=1`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(TOKEN + ':').toString('base64')}`, 'content-type': 'application/json' },
+      body: JSON.stringify(Array.from({ length: 2001 }, () => ({ event: 'x', properties: { time: 1, distinct_id: 'a' } })))
+    })
+    expect(raw.status).toBe(400)
   })
 
   it('resolves a URL host into host, protocol and path prefix', () => {
@@ -86,8 +112,7 @@ describe('mixpanel destination (official SDK → sandbox over HTTP)', () => {
       time: Date.parse(m.timestamp),
       order_id: 'o1',
       revenue: 25,
-      event_version: 1,
-      token: TOKEN
+      event_version: 1
     })
     expect(mixpanelInsertId(m.messageId)).toMatch(/^[0-9a-f]{36}$/)
   })
@@ -152,7 +177,7 @@ describe('mixpanel destination (official SDK → sandbox over HTTP)', () => {
   it('ignores messages without any user id; refuses a secret over plain HTTP', async () => {
     const anon = { ...track(), userId: undefined } as Message
     expect(dest().accepts(anon)).toBe(false)
-    expect(() => mixpanelDestination({ token: TOKEN, secret: 's', host: base, sandboxed: true })).toThrow(/HTTPS/)
+    expect(() => mixpanelDestination({ token: TOKEN, secret: 's', host: base, sandboxed: false })).toThrow(/HTTPS/)
   })
 
   it('processes a batch with mixed results in order', async () => {

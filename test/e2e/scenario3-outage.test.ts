@@ -180,7 +180,7 @@ describe('scenario 3 through a 10-minute outage of every downstream and a crash,
 
     const purchaseEvent = (await first.store.getEvent('shopify:outage-order-1'))!
     expect(purchaseEvent.inbox.reason).toMatch(/^attributed to sarah@example\.com by (referral_code|discount_code) welcome-amy/)
-    expect(purchaseEvent.messages[0].message).toMatchObject({ properties: { advocate_id: 'sarah@example.com', advocate_email: 'sarah@example.com', referral_code: 'WELCOME-AMY' } })
+    expect(purchaseEvent.messages.find((m) => m.message.type === 'track' && m.message.event === 'Order Completed')!.message).toMatchObject({ properties: { advocate_id: 'sarah@example.com', advocate_email: 'sarah@example.com', referral_code: 'WELCOME-AMY' } })
     expect(purchaseEvent.jobs.map((j) => j.destination)).toEqual(expect.arrayContaining(['app_webhook', 'in_app', 'segment', 'mixpanel']))
     const strangerEvent = (await first.store.getEvent('shopify:outage-order-22'))!
     expect(strangerEvent.inbox.reason).toMatch(/^not attributed: no stored referral matches email walk-in@example\.com/)

@@ -22,9 +22,9 @@ describe('POST /webhooks/:source', () => {
     expect(res.body).toMatchObject({ ok: true, stored: 1, duplicates: 0 })
     const detail = await bridge.store.getEvent(res.body.ids[0])
     expect(detail?.inbox.rawBody).toBe(raw)
-    expect(detail?.messages.map((m) => m.message.type === 'track' ? m.message.event : 'identify').sort()).toEqual(['Referral Created', 'identify', 'identify'])
-    await until(() => bridge.segment.state.messages.size === 3, 10_000, 'three messages at Segment')
-    const track = [...bridge.segment.state.messages.values()].find((m) => m.type === 'track')!
+    expect(detail?.messages.map((m) => m.message.type === 'track' ? m.message.event : 'identify').sort()).toEqual(['Order Completed', 'Referral Converted', 'Referral Created', 'identify', 'identify'])
+    await until(() => bridge.segment.state.messages.size === 5, 10_000, 'five messages at Segment')
+    const track = [...bridge.segment.state.messages.values()].find((m) => m.type === 'track' && m.event === 'Referral Created')!
     expect(track).toMatchObject({
       event: 'Referral Created',
       userId: 'friend@example.com',
@@ -33,7 +33,7 @@ describe('POST /webhooks/:source', () => {
       context: { protocols: { event_version: 1 } }
     })
     expect(String(track.messageId).length).toBeLessThanOrEqual(100)
-    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 3, 5_000, 'jobs marked delivered')
+    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 5, 10_000, 'jobs marked delivered')
   })
 
   it('answers a redelivery 200 without creating work', async () => {

@@ -13,7 +13,8 @@ function scripted(name: string, script: (m: Message, call: number) => DeliveryRe
     sandboxed: true,
     target: 'memory',
     policy: { ...defaultPolicy, baseDelayMs: 1000, maxDelayMs: 60_000, leaseMs: 5_000, concurrency: 1, ...policy },
-    accepts: (m) => m.type === 'track',
+    // One track per ReferralCandy webhook, as these tests were written: the Referral Created.
+    accepts: (m) => m.type === 'track' && m.event === 'Referral Created',
     calls,
     async deliver(messages) {
       calls.push(messages)
@@ -28,6 +29,7 @@ describe('delivery', () => {
     await bridge?.close()
   })
 
+  // A ReferralCandy webhook is five messages: two identifies, Referral Created, Order Completed, Referral Converted.
   async function send(i: number) {
     const raw = JSON.stringify(referralCandyPayload(i))
     const res = await bridge.post('referralcandy', raw, sign.referralcandy(raw))
@@ -39,8 +41,8 @@ describe('delivery', () => {
     bridge = await testBridge()
     bridge.segment.faults.add({ kind: 'status', status: 503, count: 3 })
     await send(10)
-    await until(() => bridge.segment.state.messages.size === 3, 15_000, 'delivery after the outage')
-    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 3, 5_000, 'jobs recorded delivered')
+    await until(() => bridge.segment.state.messages.size === 5, 15_000, 'delivery after the outage')
+    await until(async () => (await bridge.store.listJobs('delivered', {})).length === 5, 5_000, 'jobs recorded delivered')
     const [job] = (await bridge.store.listJobs('delivered', {})).filter((j) => j.event === 'Referral Created')
     const detail = await bridge.store.getEvent(job.inboxId)
     const attempts = detail!.attempts.filter((a) => a.jobId === job.id)
@@ -167,12 +169,12 @@ describe('delivery', () => {
     bridge = await testBridge()
     await send(40)
     await bridge.post('referralcandy', '{}', { 'x-referral-candy-signature': 'nope' })
-    await until(() => bridge.segment.state.messages.size === 3)
+    await until(() => bridge.segment.state.messages.size === 5)
     expect(await (await fetch(`${bridge.url}/healthz`)).json()).toEqual({ status: 'ok', store: 'sqlite', sandboxed: ['segment'] })
     const metrics = await (await fetch(`${bridge.url}/metrics`)).text()
     expect(metrics).toContain('bridge_webhooks_accepted_total{source="referralcandy"} 1')
     expect(metrics).toContain('bridge_webhooks_rejected_total{source="referralcandy",reason="invalid_signature"} 1')
-    await until(async () => (await (await fetch(`${bridge.url}/metrics`)).text()).includes('bridge_deliveries_total{destination="segment",outcome="delivered"} 3'))
+    await until(async () => (await (await fetch(`${bridge.url}/metrics`)).text()).includes('bridge_deliveries_total{destination="segment",outcome="delivered"} 5'))
     expect(metrics).toMatch(/bridge_queue_jobs\{destination="segment",status="(pending|leased|delivered)"\}/)
     const doc = await (await fetch(`${bridge.url}/openapi.json`)).json()
     expect(doc.openapi).toBe('3.1.0')
@@ -190,7 +192,7 @@ describe('delivery', () => {
     bridge = await testBridge()
     await send(50)
     await bridge.stop(5_000)
-    expect(bridge.segment.state.messages.size).toBe(3)
+    expect(bridge.segment.state.messages.size).toBe(5)
     const after = await fetch(`${bridge.url}/webhooks/referralcandy`, { method: 'POST', body: '{}' }).catch((e) => e)
     expect(after instanceof Error || after.status === 503).toBe(true)
   })

@@ -221,6 +221,23 @@ export function storeContract(
       }
     })
 
+    it('storedMessages returns the stored bodies among the ids asked for, whatever their status', async () => {
+      const msg = (id: string, event: string): NewMessage => ({
+        message: { type: 'track', event, messageId: id, userId: 'x', timestamp: new Date(T0).toISOString(), context: {}, properties: { referral_id: id } },
+        destinations: [{ destination: 'segment' }]
+      })
+      await store.accept(
+        webhook([
+          { id: 'sm:1', messages: [msg('fact-created', 'Referral Created')] },
+          { id: 'sm:2', messages: [{ ...msg('fact-quarantined', 'Referral Created'), violations: ['bad'], destinations: [] }] }
+        ])
+      )
+      const found = await store.storedMessages(['fact-created', 'fact-quarantined', 'fact-missing', 'fact-created'])
+      expect([...found.keys()].sort()).toEqual(['fact-created', 'fact-quarantined'])
+      expect(found.get('fact-created')).toMatchObject({ event: 'Referral Created', properties: { referral_id: 'fact-created' } })
+      expect((await store.storedMessages([])).size).toBe(0)
+    })
+
     it('finds the referral of a buyer by code, then email, then id, among routed referral events naming an advocate', async () => {
       const referral = (id: string, event: string, properties: Record<string, unknown>, at = T0): NewMessage => ({
         message: { type: 'track', event, messageId: id, userId: 'x', timestamp: new Date(at).toISOString(), context: {}, properties },

@@ -116,10 +116,14 @@ describe('segment forward: normalize', () => {
       properties: { order_id: '50314b8e9bcf000000000000', revenue: 25.1, revenue_minor: 2510, currency: 'USD', referral_code: 'WELCOME-7P9A', friend_email: 'john.friend@example.com', source_platform: 'shop-backend' }
     })
     expectPlanOk(out)
-    // No currency: quarantined by the plan with the reason, never guessed.
-    const bare = byRole(drafts(forwarded({ event: 'Order Completed' }, { order_id: 'o1', revenue: 10, currency: undefined })), 'track')
+    // An amount without a currency: refused with the reason (the item is quarantined), never guessed.
+    expect(() => drafts(forwarded({ event: 'Order Completed' }, { order_id: 'o1', revenue: 10, currency: undefined }))).toThrow(/currency is required/)
+    // No amount at all: Order Completed v2 says the revenue is unknown rather than 0.
+    const bare = byRole(drafts(forwarded({ event: 'Order Completed' }, { order_id: 'o1', revenue: undefined, currency: undefined })), 'track')
     const { role: _b, ...bareRest } = bare
-    expect(trackingPlan.check({ ...bareRest, messageId: 'y', context: {} } as Message)).toMatchObject({ ok: false, reasons: expect.arrayContaining(['properties.currency is required but missing']) })
+    expect(bare.properties).toMatchObject({ revenue_known: false })
+    expect('revenue' in bare.properties).toBe(false)
+    expect(trackingPlan.check({ ...bareRest, messageId: 'y', context: {} } as Message)).toMatchObject({ ok: true })
   })
 
   it('other events and types are stored and route nothing; so are events the bridge produced itself (loop guard)', () => {
@@ -164,6 +168,6 @@ describe('segment forward: through the webhook route', () => {
     await until(() => delivered.length >= 1, 5_000, 'forwarded sign-up delivered')
     await until(async () => (await bridge!.store.listJobs('delivered', { destination: 'sink' })).length === 1, 5_000, 'job recorded')
     expect(delivered).toHaveLength(1)
-    expect(delivered[0]).toMatchObject({ event: 'Referred Friend Signed Up', messageId: expect.stringMatching(/^rb-segment-/), properties: { friend_first_name: 'John' } })
+    expect(delivered[0]).toMatchObject({ event: 'Referred Friend Signed Up', messageId: expect.stringMatching(/^rb-(segment|referral)-/), properties: { friend_first_name: 'John' } })
   })
 })

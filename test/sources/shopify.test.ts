@@ -129,6 +129,7 @@ describe('shopify normalize', () => {
       order_id: '820982911946154508',
       revenue: 403,
       revenue_minor: 40300,
+      revenue_known: true,
       currency: 'USD',
       referral_code: 'JB007',
       friend_id: 'jon@doe.ca',

@@ -64,7 +64,7 @@ describe('plan diff <ref> on real plan changes', () => {
   })
 
   it('editing version 1 while adding version 2 says to undo the edit, not to add version 3', async () => {
-    repo.edit(OC, (d) => {
+    repo.edit('events/referral-converted.yaml', (d) => {
       d.versions[0].properties.coupon = { type: 'string', description: 'Coupon code.', examples: ['WELCOME10'] }
       const v2 = structuredClone(d.versions[0])
       v2.version = 2
@@ -177,8 +177,8 @@ describe('plan diff <ref> on real plan changes', () => {
       const r = await fresh.run(['diff', 'HEAD~1', '--json'])
       expect(r.code).toBe(0)
       const diff = JSON.parse(r.out) as PlanDiff
-      expect(diff.entries.map((e) => e.state)).toEqual(Array(6).fill('added'))
-      expect(diff.summary).toMatchObject({ addition: 6, breaking: 0, revision: 0 })
+      expect(diff.entries.map((e) => e.state)).toEqual(Array(8).fill('added'))
+      expect(diff.summary).toMatchObject({ addition: 8, breaking: 0, revision: 0 })
     } finally {
       fresh.cleanup()
     }

@@ -17,7 +17,7 @@ describe('plan lint', () => {
 
   it('the checked-in plan is clean', async () => {
     const r = await runPlan(['lint'], { cwd: ROOT })
-    expect(r.out).toContain('tracking-plan: 6 file(s) OK')
+    expect(r.out).toContain('tracking-plan: 8 file(s) OK')
     expect(r.code).toBe(0)
   })
 

@@ -104,8 +104,8 @@ describe('plan preview against a real SQLite store', () => {
     expect(report.nowPassing).toBe(1)
     expect(report.stillFailing).toBe(0)
     expect(report.events).toEqual([
-      { event: 'identify', examined: 1, newlyFailing: 0, nowPassing: 0, stillFailing: 0, version: 1 },
-      { event: 'Order Completed', examined: 2, newlyFailing: 0, nowPassing: 0, stillFailing: 0, version: 1 },
+      { event: 'identify', examined: 1, newlyFailing: 0, nowPassing: 0, stillFailing: 0, version: 2 },
+      { event: 'Order Completed', examined: 2, newlyFailing: 0, nowPassing: 0, stillFailing: 0, version: 2 },
       { event: 'Referral Created', examined: 5, newlyFailing: 3, nowPassing: 1, stillFailing: 0, version: 2 }
     ])
     expect(report.newReasons).toHaveLength(1)

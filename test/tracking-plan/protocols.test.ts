@@ -81,10 +81,10 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     const dry = await repo.run(['push', '--plan-id', planId, '--dry-run'], { env })
     expect(dry.err).toBe('')
     expect(dry.code).toBe(0)
-    expect(dry.out).toContain(`dry run: would replace the rules of Segment tracking plan "Referral bridge" (${planId}) (6 rule(s)):`)
+    expect(dry.out).toContain(`dry run: would replace the rules of Segment tracking plan "Referral bridge" (${planId}) (10 rule(s)):`)
     expect(dry.out).toContain('added    TRACK "Referral Created" v1')
     expect(dry.out).toContain('added    IDENTIFY v1')
-    expect(dry.out).toContain('6 added, 0 changed, 0 removed — nothing was written')
+    expect(dry.out).toContain('10 added, 0 changed, 0 removed — nothing was written')
     expect(sb.state.writes).toEqual([])
     expect(sb.state.plans.get(planId)!.rules).toEqual([])
 
@@ -93,7 +93,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     expect(push.out).toContain('replaced the rules of Segment tracking plan')
     expect(sb.state.writes.map((w) => w.method)).toEqual(['PUT'])
     const remote = sb.state.plans.get(planId)!.rules
-    expect(remote).toHaveLength(6)
+    expect(remote).toHaveLength(10)
     const rc = remote.find((r) => r.key === 'Referral Created')!
     expect(rc).toMatchObject({ type: 'TRACK', version: 1 })
     const schema = rc.jsonSchema as any
@@ -103,21 +103,22 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     expect(remote.find((r) => r.type === 'IDENTIFY')!.key).toBeUndefined()
 
     const again = await repo.run(['push', '--plan-id', planId], { env })
-    expect(again.out).toContain('is up to date (6 rule(s)); nothing to push')
+    expect(again.out).toContain('is up to date (10 rule(s)); nothing to push')
     expect(sb.state.writes).toHaveLength(1)
 
-    // A plan change: Order Completed version 2, version 1 retired → v2 added, v1 removed from Segment.
+    // A plan change: Order Completed version 3, version 2 retired → v3 added, v2 removed from Segment.
     repo.edit('events/order-completed.yaml', (d) => {
-      const v2 = structuredClone(d.versions[0])
-      v2.version = 2
-      v2.properties.coupon = { type: 'string', description: 'Coupon used.', examples: ['SPRING'] }
-      d.versions[0].status = 'retired'
-      d.versions.push(v2)
+      const current = d.versions[d.versions.length - 1]
+      const v3 = structuredClone(current)
+      v3.version = 3
+      v3.properties.coupon = { type: 'string', description: 'Coupon used.', examples: ['SPRING'] }
+      current.status = 'retired'
+      d.versions.push(v3)
     })
     repo.replace('events/referral-created.yaml', 'description: "Friend email."', 'description: "Email of the friend."')
     const change = await repo.run(['push', '--plan-id', planId, '--dry-run'], { env })
-    expect(change.out).toContain('added    TRACK "Order Completed" v2')
-    expect(change.out).toContain('removed  TRACK "Order Completed" v1')
+    expect(change.out).toContain('added    TRACK "Order Completed" v3')
+    expect(change.out).toContain('removed  TRACK "Order Completed" v2')
     expect(change.out).toContain('changed  TRACK "Referral Created" v1')
     expect(change.out).toContain('1 added, 1 changed, 1 removed')
     expect(sb.state.writes).toHaveLength(1)
@@ -161,7 +162,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
           }
         }
       },
-      { type: 'TRACK', key: 'Order Completed', version: 2, jsonSchema: { type: 'object', properties: { properties: { type: 'object', properties: {} } } } }
+      { type: 'TRACK', key: 'Order Completed', version: 3, jsonSchema: { type: 'object', properties: { properties: { type: 'object', properties: {} } } } }
     ]
     await fetch(`${srv.url}/tracking-plans/${planId}/rules`, { method: 'PUT', headers: { authorization: 'Bearer tok', 'content-type': MEDIA }, body: JSON.stringify({ rules }) })
     sb.state.writes.length = 0
@@ -179,7 +180,7 @@ describe('plan push / pull against the Protocols sandbox over HTTP', () => {
     const pull = await repo.run(['pull', '--plan-id', planId], { env })
     expect(pull.code).toBe(0)
     expect(pull.out).toContain('wrote tracking-plan/events/referral-link-shared.yaml')
-    expect(pull.out).toContain('differs  TRACK "Order Completed" v2: version 2 exists only in Segment')
+    expect(pull.out).toContain('differs  TRACK "Order Completed" v3: version 3 exists only in Segment')
     expect(pull.out).toContain('differs  TRACK "Referral Created" v1: differs from events/referral-created.yaml')
     // Property by property, not just "differs".
     expect(pull.out).toContain('here, compared with Segment: properties.campaign_name: new optional property "campaign_name" (string)')

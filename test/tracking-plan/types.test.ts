@@ -30,7 +30,7 @@ describe('plan types', () => {
     expect((await repo.run(['types', '--out', out])).out).toContain('wrote src/generated/tracking-plan.ts')
     expect((await repo.run(['types', '--check', '--out', out])).code).toBe(0)
     repo.edit('events/order-completed.yaml', (d) => {
-      d.versions[0].properties.coupon = { type: 'string', description: 'Coupon used.', examples: ['SPRING'] }
+      d.versions[d.versions.length - 1].properties.coupon = { type: 'string', description: 'Coupon used.', examples: ['SPRING'] }
     })
     const stale = await repo.run(['types', '--check', '--out', out])
     expect(stale.code).toBe(1)
@@ -46,7 +46,8 @@ describe('plan types', () => {
     expect(code).toContain('export interface ReferralCreatedProperties {')
     expect(code).toContain("  status: 'created' | 'visitor' | 'lead' | 'conversion' | 'converted' | 'approved' | 'pending'")
     expect(code).toContain('  referral_code?: string')
-    expect(code).toContain('  revenue_minor: number')
+    expect(code).toContain('  revenue_minor?: number')
+    expect(code).toContain('  order_id: string')
     expect(code).toContain('  discount_expires_at?: string')
     expect(code).toContain("  | { event: 'Referral Created'; properties: ReferralCreatedProperties }")
     expect(code).toContain('export interface ReferralPersonTraits {')
@@ -68,7 +69,7 @@ describe('plan types', () => {
     // @ts-expect-error property not in the plan (typo)
     trackDraft('Referral Created', { referral_id: 'r', advocate_id: 'a', friend_id: 'f', status: 'created', source_platform: 'x', refferal_code: 'c' }, fields)
     // @ts-expect-error required property missing
-    trackDraft('Order Completed', { order_id: 'o', revenue: 1, currency: 'USD', source_platform: 'x' }, fields)
+    trackDraft('Order Completed', { revenue: 1, currency: 'USD', source_platform: 'x' }, fields)
     // @ts-expect-error wrong type
     identifyDraft({ email: 'a@example.com', referral_role: 'advocate', source_platform: 1 }, fields)
   })
