@@ -17,7 +17,11 @@ describe('producer map (which source emits which event and property)', () => {
     expect(rc.properties).not.toContain('campaign_id')
     expect(map.events['Referred Friend Signed Up'].find((p) => p.source === 'friendbuy')?.properties).toContain('advocate_name')
     expect(map.sources.ambassador).toEqual({ samples: 0, failed: [] })
-    expect(map.events['Order Completed']).toEqual([expect.objectContaining({ source: 'rewardful', eventTypes: ['sale.created'] })])
+    // ReferralCandy's one webhook is a referred purchase, so it reports Order Completed too (without an amount).
+    expect(map.events['Order Completed']).toEqual([
+      expect.objectContaining({ source: 'referralcandy', eventTypes: ['referred_purchase'] }),
+      expect.objectContaining({ source: 'rewardful', eventTypes: ['sale.created'] })
+    ])
   })
 
   it('plan lint warns about a property no source can fill', async () => {
