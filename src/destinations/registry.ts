@@ -11,6 +11,8 @@ import { salesforceHook } from './hooks/salesforce.ts'
 import { REST_HOOKS_DESTINATION } from './rest-hooks.ts'
 import { referralCandyConversionDestination } from './referralcandy-conversion.ts'
 import { SANDBOX_ACCESS_ID, SANDBOX_SECRET } from '../referralcandy/api.ts'
+import { growSurfConversionDestination } from './growsurf-conversion.ts'
+import { GROWSURF_SANDBOX_API_KEY, GROWSURF_SANDBOX_CAMPAIGN } from '../sandboxes/growsurf.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
@@ -68,6 +70,17 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       baseUrl: env.REFERRALCANDY_API_BASE_URL || (sandboxed ? `${sandboxBase}/referralcandy/api/v2` : 'https://my.referralcandy.com/api/v2'),
       sandboxed,
       policy: policyFromEnv('referralcandy_conversion', { ...defaultPolicy, concurrency: 2 }, env)
+    })
+  },
+  // CRM wins reported back to GrowSurf (trigger referral for the referred participant); sandboxed without an API key.
+  growsurf_conversion: ({ env, sandboxBase }) => {
+    const sandboxed = !env.GROWSURF_API_KEY
+    return growSurfConversionDestination({
+      apiKey: env.GROWSURF_API_KEY || GROWSURF_SANDBOX_API_KEY,
+      campaignId: env.GROWSURF_CAMPAIGN_ID || GROWSURF_SANDBOX_CAMPAIGN,
+      baseUrl: env.GROWSURF_API_BASE_URL || (sandboxed ? `${sandboxBase}/growsurf/v2` : 'https://api.growsurf.com/v2'),
+      sandboxed,
+      policy: policyFromEnv('growsurf_conversion', { ...defaultPolicy, concurrency: 2 }, env)
     })
   }
 }
