@@ -8,6 +8,7 @@ import { createSegmentProtocolsSandbox } from './segment-protocols.ts'
 import { createReferralCandySandbox } from './referralcandy.ts'
 import { createGa4Sandbox } from './ga4.ts'
 import { createGrowSurfSandbox } from './growsurf.ts'
+import { createAmbassadorSandbox } from './ambassador.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -29,6 +30,7 @@ export function createSandboxes(): Sandbox[] {
     { vendor: 'referralcandy', ...createReferralCandySandbox() },
     { vendor: 'ga4', ...createGa4Sandbox() },
     { vendor: 'growsurf', ...createGrowSurfSandbox() },
+    { vendor: 'ambassador', ...createAmbassadorSandbox() },
     ...createVendorSandboxes()
   ]
 }
