@@ -15,8 +15,10 @@ export const GROWSURF_SANDBOX_CAMPAIGN = 'sandbox-campaign'
  * As documented, the outcome is in the 200 body, not the status: `{success: true, "Successfully awarded referral
  * credit."}` when the participant's referralStatus was CREDIT_PENDING (it becomes CREDIT_AWARDED), otherwise
  * `{success: false}` with "Referral credit has already been awarded" or "Participant was not referred". Errors the
- * docs give a status to: a missing or wrong API key 401, an unknown program or participant 404 (the Response Codes
- * page; body shape assumed like their 429's), and 429 `{name: "RateLimit", code: "RATE_LIMIT", ...}` with
+ * sandbox gives a status to: a missing or wrong API key 401, an unknown program or participant 404 (the trigger
+ * page shows only 200s and rest-api-guidelines.md says "any non-200 ... can be considered an error"; the 401/404
+ * statuses and their bodies, shaped like the documented 429 body, are our assumption — confirm against a real
+ * account), and 429 `{name: "RateLimit", code: "RATE_LIMIT", ...}` with
  * `GrowSurf-Retry-After-<policy>-Milliseconds` (inject with the fault switch; `retryAfterSeconds` adds Retry-After).
  *
  * Like GrowSurf, an award sends the referrer's PARTICIPANT_REACHED_A_GOAL webhook (webhooks-events-reference.md:
