@@ -11,6 +11,10 @@ import { salesforceHook } from './hooks/salesforce.ts'
 import { REST_HOOKS_DESTINATION } from './rest-hooks.ts'
 import { referralCandyConversionDestination } from './referralcandy-conversion.ts'
 import { SANDBOX_ACCESS_ID, SANDBOX_SECRET } from '../referralcandy/api.ts'
+import { growSurfConversionDestination } from './growsurf-conversion.ts'
+import { GROWSURF_SANDBOX_API_KEY, GROWSURF_SANDBOX_CAMPAIGN } from '../sandboxes/growsurf.ts'
+import { ambassadorConversionDestination } from './ambassador-conversion.ts'
+import { AMBASSADOR_SANDBOX_CAMPAIGN, AMBASSADOR_SANDBOX_TOKEN, AMBASSADOR_SANDBOX_USERNAME } from '../sandboxes/ambassador.ts'
 
 /**
  * Which destinations this bridge delivers to, and where. A vendor with credentials talks to the vendor; one
@@ -68,6 +72,29 @@ export const destinationFactories: Record<string, DestinationFactory> = {
       baseUrl: env.REFERRALCANDY_API_BASE_URL || (sandboxed ? `${sandboxBase}/referralcandy/api/v2` : 'https://my.referralcandy.com/api/v2'),
       sandboxed,
       policy: policyFromEnv('referralcandy_conversion', { ...defaultPolicy, concurrency: 2 }, env)
+    })
+  },
+  // CRM wins reported back to GrowSurf (trigger referral for the referred participant); sandboxed without an API key.
+  growsurf_conversion: ({ env, sandboxBase }) => {
+    const sandboxed = !env.GROWSURF_API_KEY
+    return growSurfConversionDestination({
+      apiKey: env.GROWSURF_API_KEY || GROWSURF_SANDBOX_API_KEY,
+      campaignId: env.GROWSURF_CAMPAIGN_ID || GROWSURF_SANDBOX_CAMPAIGN,
+      baseUrl: env.GROWSURF_API_BASE_URL || (sandboxed ? `${sandboxBase}/growsurf/v2` : 'https://api.growsurf.com/v2'),
+      sandboxed,
+      policy: policyFromEnv('growsurf_conversion', { ...defaultPolicy, concurrency: 2 }, env)
+    })
+  },
+  // CRM wins recorded at Ambassador (event/record, transaction_uid = deal id); sandboxed without an API token.
+  ambassador_conversion: ({ env, sandboxBase }) => {
+    const sandboxed = !env.AMBASSADOR_API_TOKEN
+    return ambassadorConversionDestination({
+      username: env.AMBASSADOR_API_USERNAME || AMBASSADOR_SANDBOX_USERNAME,
+      token: env.AMBASSADOR_API_TOKEN || AMBASSADOR_SANDBOX_TOKEN,
+      campaignUid: env.AMBASSADOR_CAMPAIGN_UID || AMBASSADOR_SANDBOX_CAMPAIGN,
+      baseUrl: env.AMBASSADOR_API_BASE_URL || (sandboxed ? `${sandboxBase}/ambassador/api/v2` : 'https://getambassador.com/api/v2'),
+      sandboxed,
+      policy: policyFromEnv('ambassador_conversion', { ...defaultPolicy, concurrency: 2 }, env)
     })
   }
 }

@@ -7,6 +7,8 @@ import { createVendorSandboxes } from './vendors.ts'
 import { createSegmentProtocolsSandbox } from './segment-protocols.ts'
 import { createReferralCandySandbox } from './referralcandy.ts'
 import { createGa4Sandbox } from './ga4.ts'
+import { createGrowSurfSandbox } from './growsurf.ts'
+import { createAmbassadorSandbox } from './ambassador.ts'
 
 /**
  * The sandboxes `npm start` serves under /sandbox/<vendor> when a vendor has no credentials. Each entry is
@@ -27,6 +29,8 @@ export function createSandboxes(): Sandbox[] {
     segmentPublicApi(),
     { vendor: 'referralcandy', ...createReferralCandySandbox() },
     { vendor: 'ga4', ...createGa4Sandbox() },
+    { vendor: 'growsurf', ...createGrowSurfSandbox() },
+    { vendor: 'ambassador', ...createAmbassadorSandbox() },
     ...createVendorSandboxes()
   ]
 }
