@@ -1,6 +1,5 @@
-import Database from 'better-sqlite3'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import type Database from 'better-sqlite3'
+import { openSqliteConnection } from '../queue/sqlite-connection.ts'
 import {
   clampLimit, notificationRow, type ListOptions, type NewNotification, type Notification, type NotificationRecord, type NotificationStore
 } from './store.ts'
@@ -36,11 +35,7 @@ export class SqliteNotificationStore implements NotificationStore {
   constructor(private readonly path: string) {}
 
   async init(): Promise<void> {
-    if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true })
-    this.db = new Database(this.path)
-    this.db.pragma('busy_timeout = 5000')
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL'}`)
+    this.db = openSqliteConnection(this.path)
     for (const sql of notificationSchema('sqlite')) this.db.exec(sql)
   }
 
