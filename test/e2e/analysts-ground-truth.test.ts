@@ -7,10 +7,17 @@ import { mixpanelDestination } from '../../src/destinations/mixpanel.ts'
 import { advocatesWithRecentConversions, friendsSignedUpNotPurchased } from '../../src/reports/cohorts.ts'
 import { cohortReportCommand } from '../../src/reports/cli.ts'
 import { Writable } from 'node:stream'
+import type { Connection } from 'jsforce'
+import { createSalesforceSandbox } from '../../src/sandboxes/salesforce.ts'
+import { connectSalesforce, salesforceAuthFromEnv } from '../../src/salesforce/auth.ts'
+import { buildOutboundMessage } from '../../src/salesforce/outbound-message.ts'
+import { advocateReport } from '../../src/salesforce/report.ts'
+import { hubspotWins } from '../../src/hubspot/report.ts'
 
 /**
  * Ground truth for analysts (issue 15). Generates advocates, referrals, sign-ups and purchases over 60 days from
- * Rewardful, ReferralCandy and Shopify, posts them as signed webhooks (shuffled: state changes and sales before
+ * Rewardful, ReferralCandy and Shopify, plus referred friends' deals won in Salesforce (Outbound Messages, the
+ * secret in the URL as the source requires; some notified twice), posts them as webhooks (shuffled: state changes and sales before
  * the referral, sign-ups after purchases; 15% redelivered), lets the bridge deliver to the Mixpanel sandbox through
  * /import, then evaluates the cohorts the way Mixpanel's cohort builder does (per distinct_id: did event X at
  * least N times in a time window; did X and not Y) and compares them, and the store reports, with the truth.
@@ -22,6 +29,7 @@ import { Writable } from 'node:stream'
 const DAY = 86_400_000
 const NOW = Math.floor(Date.now() / 1000) * 1000
 const SHOPIFY_SECRET = 'shopify-test-secret'
+const SALESFORCE_SECRET = 'sf-ground-truth-secret'
 const TOKEN = 'ground-truth-token'
 
 function rng(seed: number) {
@@ -71,6 +79,66 @@ function generate(seed = 15) {
     referrals.push({ i, platform, advocate, friend: `friend${i}@example.com`, signedUpAt: platform === 'referralcandy' ? undefined : Math.floor(start / 1000) * 1000, purchases })
   }
   return { referrals, rand }
+}
+
+/**
+ * Deals won in Salesforce for some buying friends (own PRNG, so the referral data set above stays the same). The
+ * advocate id on the Opportunity is the advocate's e-mail, as the Lead the bridge upserts for a ReferralCandy
+ * referral carries it (test/e2e/scenario2-salesforce.test.ts).
+ */
+interface Deal {
+  referral: Referral
+  currency: 'USD' | 'EUR'
+  cents: number
+  closeDate: string
+}
+function generateDeals(referrals: Referral[], seed = 1515): Deal[] {
+  const rand = rng(seed)
+  const deals: Deal[] = []
+  for (const r of referrals) {
+    if (!r.purchases.length || rand() >= 0.4) continue
+    const close = r.purchases[0].at + Math.floor(rand() * (NOW - DAY - r.purchases[0].at))
+    // Amounts with odd cents so a float sum that drifts would show.
+    deals.push({ referral: r, currency: rand() < 0.7 ? 'USD' : 'EUR', cents: 100_000 + Math.floor(rand() * 4_900_000) + 7, closeDate: iso(close).slice(0, 10) })
+  }
+  return deals
+}
+
+/**
+ * One Outbound Message per won Opportunity (Salesforce batches up to 100; one each shuffles them best). A fifth are
+ * notified a second time under a new notification id (the rule fired again on an edit): the bridge dedupes on the
+ * Opportunity id, so each deal is one `Referral Revenue Won`.
+ */
+function dealHooks(deals: Deal[], ids: string[], orgId: string, rand: () => number): Hook[] {
+  const hooks: Hook[] = []
+  deals.forEach((d, k) => {
+    const fields = {
+      Id: ids[k],
+      StageName: 'Closed Won',
+      IsWon: 'true',
+      Amount: (d.cents / 100).toFixed(2),
+      CurrencyIsoCode: d.currency,
+      CloseDate: d.closeDate,
+      Referral_ID__c: `ref-${d.referral.i}`,
+      Referral_Advocate_ID__c: d.referral.advocate,
+      Referral_Advocate_Email__c: d.referral.advocate,
+      Referral_Friend_Email__c: d.referral.friend
+    }
+    const notifications = rand() < 0.2 ? 2 : 1
+    for (let n = 0; n < notifications; n++) {
+      const body = buildOutboundMessage({ organizationId: orgId, sessionId: 'session-id-never-stored', notifications: [{ id: `04l${String(k * 2 + n).padStart(12, '0')}AAA`, fields }] })
+      hooks.push({ source: `salesforce?secret=${SALESFORCE_SECRET}`, body, headers: { 'content-type': 'text/xml; charset=utf-8', soapaction: '""' }, seq: n })
+    }
+  })
+  return hooks
+}
+
+/** Minor units per currency, per key. */
+type Revenue = Map<string, Record<string, number>>
+function addRevenue(into: Revenue, key: string, currency: string, minor: number) {
+  const r = into.get(key) ?? {}
+  r[currency] = (r[currency] ?? 0) + minor
+  into.set(key, r)
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -174,24 +242,46 @@ const sorted = (s: Iterable<string>) => [...s].sort()
 
 describe('analysts get the right cohort (ground truth over the Mixpanel sandbox)', () => {
   const mixpanel = createMixpanelSandbox({ token: TOKEN })
+  const salesforce = createSalesforceSandbox()
   let served: Awaited<ReturnType<typeof serveSandbox>>
+  let servedSalesforce: Awaited<ReturnType<typeof serveSandbox>>
+  let conn: Connection
   let bridge: TestBridge
   const { referrals, rand } = generate()
+  const deals = generateDeals(referrals)
 
   beforeAll(async () => {
     served = await serveSandbox(mixpanel.router)
+    servedSalesforce = await serveSandbox(salesforce.router)
+    conn = await connectSalesforce(salesforceAuthFromEnv({ SALESFORCE_LOGIN_URL: servedSalesforce.url, SALESFORCE_CLIENT_ID: 'cid', SALESFORCE_REFRESH_TOKEN: 'rt' }))
     bridge = await testBridge({
-      env: { SHOPIFY_WEBHOOK_SECRET: SHOPIFY_SECRET },
+      env: { SHOPIFY_WEBHOOK_SECRET: SHOPIFY_SECRET, SALESFORCE_WEBHOOK_SECRET: SALESFORCE_SECRET, SALESFORCE_ORGANIZATION_ID: salesforce.state.orgId },
       destinations: [mixpanelDestination({ token: TOKEN, host: served.url, sandboxed: true, policy: { batchSize: 200, concurrency: 2 } })]
     })
   }, 60_000)
   afterAll(async () => {
     await bridge?.close()
     await served?.close()
+    await servedSalesforce?.close()
   })
 
   it('Mixpanel cohorts and the store reports equal the generated truth', async () => {
-    const hooks = deliveryOrder(referrals.flatMap(hooksFor), rand)
+    // The won Opportunities live in the Salesforce sandbox (the report reads them there, as in production).
+    const ids = salesforce.state.seed(
+      'Opportunity',
+      deals.map((d) => ({
+        Name: `Referral deal ref-${d.referral.i}`,
+        StageName: 'Closed Won',
+        CloseDate: d.closeDate,
+        Amount: d.cents / 100,
+        CurrencyIsoCode: d.currency,
+        LeadSource: 'Referral',
+        Referral_ID__c: `ref-${d.referral.i}`,
+        Referral_Advocate_ID__c: d.referral.advocate,
+        Referral_Advocate_Email__c: d.referral.advocate
+      }))
+    )
+    const hooks = deliveryOrder([...referrals.flatMap(hooksFor), ...dealHooks(deals, ids, salesforce.state.orgId, rng(1516))], rand)
     for (const h of hooks) {
       const res = await bridge.post(h.source, h.body, h.headers)
       expect(res.status, JSON.stringify(res.body)).toBe(200)
@@ -234,6 +324,29 @@ describe('analysts get the right cohort (ground truth over the Mixpanel sandbox)
       expect(o.properties.revenue).toBeUndefined()
     }
 
+    // Cohort 3: top advocates by closed-won revenue. Mixpanel's Insights: `Referral Revenue Won`, measure "sum of
+    // amount", breakdown by distinct_id and currency. Each amount is read back to minor units before summing, so the
+    // comparison is to the cent (a float sum of decimals is not).
+    const truthRevenue: Revenue = new Map()
+    for (const d of deals) addRevenue(truthRevenue, d.referral.advocate, d.currency, d.cents)
+    const mixpanelRevenue: Revenue = new Map()
+    const won = events.filter((e) => e.event === 'Referral Revenue Won')
+    expect(won).toHaveLength(deals.length) // one per deal, however often Salesforce notified it
+    for (const e of won) addRevenue(mixpanelRevenue, String(e.properties.distinct_id), String(e.properties.currency), Math.round(Number(e.properties.amount) * 100))
+    expect(truthRevenue.size).toBeGreaterThan(3)
+    expect(new Set(deals.map((d) => d.currency))).toEqual(new Set(['USD', 'EUR']))
+    expect(Object.fromEntries(mixpanelRevenue)).toEqual(Object.fromEntries(truthRevenue))
+    // The bridge's advocate revenue report (`report advocates`: Salesforce plus HubSpot wins from the store).
+    const revenueReport = await advocateReport(conn, { otherWins: await hubspotWins(bridge.store), now: NOW })
+    expect(Object.fromEntries(revenueReport.advocates.map((a) => [a.advocate_email ?? a.advocate_id, Object.fromEntries(Object.entries(a.revenue).map(([c, v]) => [c, v.minor]))]))).toEqual(
+      Object.fromEntries(truthRevenue)
+    )
+    // Ranked the same: by revenue in the ranking currency, then by number of wins, then by advocate.
+    const currency = revenueReport.ranking_currency!
+    const wins = (id: string) => won.filter((e) => e.properties.distinct_id === id).length
+    const mixpanelRanking = [...mixpanelRevenue.keys()].sort((a, b) => (mixpanelRevenue.get(b)![currency] ?? 0) - (mixpanelRevenue.get(a)![currency] ?? 0) || wins(b) - wins(a) || a.localeCompare(b))
+    expect(revenueReport.advocates.map((a) => a.advocate_id)).toEqual(mixpanelRanking)
+
     // The store reports agree.
     const report = await advocatesWithRecentConversions(bridge.store, { withinMs: 30 * DAY, min: 3, now: NOW })
     expect(sorted(report.map((r) => r.advocate))).toEqual(truthAdvocates)
@@ -252,6 +365,6 @@ describe('analysts get the right cohort (ground truth over the Mixpanel sandbox)
     expect(friendsCsv.text.split('\n')[0]).toBe('friend,signed_up_at,advocate,source_platform')
     expect(friendsCsv.text.trim().split('\n')).toHaveLength(truthFriends.length + 1)
     expect((await run(['advocates', '--friends-purchased-within', 'a month'])).code).toBe(2)
-    console.log(`ground truth: ${referrals.length} referrals, ${hooks.length} webhooks posted, ${events.length} Mixpanel events; ${truthAdvocates.length} advocates, ${truthFriends.length} friends in the cohorts`)
+    console.log(`ground truth: ${referrals.length} referrals, ${hooks.length} webhooks posted, ${events.length} Mixpanel events; ${truthAdvocates.length} advocates, ${truthFriends.length} friends, ${truthRevenue.size} advocates with ${deals.length} won deals in the cohorts`)
   }, 300_000)
 })
