@@ -21,7 +21,8 @@ import { mixpanelImporter } from './mixpanel-import.ts'
  *   so a messageId that does not fit is replaced by the first 36 hex characters of its SHA-256, as Mixpanel's
  *   docs suggest. Deterministic, so dedupe still holds.
  * - identify → people `$set` (email → `$email`, first_name → `$first_name`, last_name → `$last_name`, the rest
- *   as is: referred_by, referral_code, referral_role ...). `$set` is idempotent.
+ *   as is: referred_by, referral_code, referral_role ...). `$set` is idempotent. `source_platform` is the latest
+ *   platform ($set); `first_source_platform` (first touch) is written with `$set_once`.
  * - Referral counts: `people.increment('referrals_count')` would count a redelivered `Referral Created` twice
  *   (`$add` has no dedupe key), so instead the advocate's profile gets `$union` `{referral_ids: [referral_id]}`:
  *   a set, idempotent under retries and reordering; the count is the list's length in Mixpanel reports.
@@ -176,10 +177,17 @@ export function mixpanelDestination(config: MixpanelDestinationConfig): Destinat
     return result
   }
 
-  function identify(m: IdentifyMessage, distinctId: string): Promise<DeliveryResult> {
-    const set = mixpanelPeopleSet(m.traits)
-    if (Object.keys(set).length === 0) return Promise.resolve({ status: 'ignored', reason: 'identify without traits' })
-    return call('engage $set', (cb) => client.people.set(distinctId, set, cb))
+  async function identify(m: IdentifyMessage, distinctId: string): Promise<DeliveryResult> {
+    const { first_source_platform: first, ...traits } = m.traits
+    const set = mixpanelPeopleSet(traits)
+    if (Object.keys(set).length === 0) return { status: 'ignored', reason: 'identify without traits' }
+    const result = await call('engage $set', (cb) => client.people.set(distinctId, set, cb))
+    // First touch: `$set_once` "works just like $set, except it will not overwrite existing property values"
+    // (https://docs.mixpanel.com/reference/profile-set-property-once), so a later source never replaces it while
+    // `source_platform` ($set) is the latest. A retried job repeats both calls; both are idempotent.
+    const once = first ?? traits.source_platform
+    if (result.status !== 'delivered' || typeof once !== 'string') return result
+    return call('engage $set_once', (cb) => client.people.set_once(distinctId, 'first_source_platform', once, cb))
   }
 
   return {

@@ -41,9 +41,13 @@ export interface ReferralPersonTraits {
    */
   rewardful_affiliate_id?: string
   /**
-   * Referral platform the traits came from. Example: "referralcandy".
+   * Referral platform the traits came from: the latest one to report this person. Example: "referralcandy".
    */
   source_platform: string
+  /**
+   * First-touch referral platform: the first that reported this person. Sources do not send it; the Mixpanel destination writes `source_platform` to it with `$set_once`, so a later source never overwrites it (`source_platform` stays the latest). Example: "rewardful".
+   */
+  first_source_platform?: string
 }
 
 /**

@@ -159,6 +159,26 @@ describe('mixpanel destination (/import with fetch, /engage with the SDK → san
     })
   })
 
+  it('profile keeps the first-touch platform ($set_once) apart from the latest (source_platform, $set)', async () => {
+    const identify = (n: number, source: string): IdentifyMessage => ({
+      type: 'identify',
+      messageId: `rb-${source}-${String(n).repeat(32)}-identify-advocate`,
+      userId: 'adv@example.com',
+      timestamp: new Date().toISOString(),
+      traits: { email: 'adv@example.com', referral_role: 'advocate', source_platform: source },
+      context: {}
+    })
+    const d = dest()
+    expect(await d.deliver([identify(1, 'rewardful')])).toEqual([{ status: 'delivered' }])
+    expect(await d.deliver([identify(2, 'referralcandy')])).toEqual([{ status: 'delivered' }])
+    expect(await d.deliver([identify(2, 'referralcandy')])).toEqual([{ status: 'delivered' }]) // redelivery
+    const profile = sb.state.profiles.get('adv@example.com')?.properties
+    expect(profile).toMatchObject({ source_platform: 'referralcandy', first_source_platform: 'rewardful' })
+    // A message that names a first touch itself cannot overwrite it either: it goes through $set_once too.
+    await d.deliver([{ ...identify(3, 'shopify'), traits: { email: 'adv@example.com', source_platform: 'shopify', first_source_platform: 'shopify' } }])
+    expect(sb.state.profiles.get('adv@example.com')?.properties).toMatchObject({ source_platform: 'shopify', first_source_platform: 'rewardful' })
+  })
+
   it('Referral Created unions the referral id on the advocate, idempotently', async () => {
     const m = track({
       event: 'Referral Created',
