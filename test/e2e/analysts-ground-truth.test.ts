@@ -347,6 +347,17 @@ describe('analysts get the right cohort (ground truth over the Mixpanel sandbox)
     const mixpanelRanking = [...mixpanelRevenue.keys()].sort((a, b) => (mixpanelRevenue.get(b)![currency] ?? 0) - (mixpanelRevenue.get(a)![currency] ?? 0) || wins(b) - wins(a) || a.localeCompare(b))
     expect(revenueReport.advocates.map((a) => a.advocate_id)).toEqual(mixpanelRanking)
 
+    // Profiles: each friend came from one platform, so first touch and latest are both it; advocates, reported by
+    // several platforms, keep one first touch among the platforms that reported them.
+    const profiles = mixpanel.state.profiles
+    const friendsWithProfile = referrals.filter((r) => profiles.get(r.friend)?.properties.source_platform !== undefined)
+    expect(friendsWithProfile.length).toBeGreaterThan(10)
+    for (const r of friendsWithProfile) expect(profiles.get(r.friend)!.properties, r.friend).toMatchObject({ source_platform: r.platform, first_source_platform: r.platform })
+    for (const a of new Set(referrals.map((r) => r.advocate))) {
+      const p = profiles.get(a)?.properties
+      if (p?.source_platform !== undefined) expect(referrals.filter((r) => r.advocate === a).map((r) => r.platform), a).toContain(p.first_source_platform)
+    }
+
     // The store reports agree.
     const report = await advocatesWithRecentConversions(bridge.store, { withinMs: 30 * DAY, min: 3, now: NOW })
     expect(sorted(report.map((r) => r.advocate))).toEqual(truthAdvocates)
