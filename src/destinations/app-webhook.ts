@@ -1,7 +1,6 @@
 import { Webhook } from 'standardwebhooks'
 import type { Message, TrackMessage } from '../messages.ts'
-import { classifyError } from '../queue/classify.ts'
-import { parseRetryAfter } from '../queue/backoff.ts'
+import { isAnswer, postSigned } from './signed-post.ts'
 import { policyWithHorizon, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
 import { buildNotification, notificationPriority, notifiesAdvocate, webhookTypeOf } from './in-app.ts'
 
@@ -66,22 +65,9 @@ export function appWebhookDestination(config: AppWebhookConfig): Destination {
   async function send(m: Message): Promise<DeliveryResult> {
     if (!notifiesAdvocate(m)) return { status: 'ignored', reason: 'EventNotSupported: not an advocate notification' }
     const body = JSON.stringify(appWebhookPayload(m))
-    const sentAt = now()
-    const headers = {
-      'content-type': 'application/json',
-      'user-agent': 'referral-bridge',
-      'webhook-id': m.messageId,
-      'webhook-timestamp': String(Math.floor(sentAt / 1000)),
-      'webhook-signature': webhook.sign(m.messageId, new Date(sentAt), body)
-    }
-    let res: Response
-    try {
-      res = await fetch(resolveUrl(), { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
-    } catch (err) {
-      return classifyError(err)
-    }
-    const text = await res.text().catch(() => '')
-    return classifyAppResponse(res.status, text, parseRetryAfter(res.headers.get('retry-after'), now()))
+    const answer = await postSigned({ url: resolveUrl(), id: m.messageId, body, webhook, now, timeoutMs })
+    if (!isAnswer(answer)) return answer
+    return classifyAppResponse(answer.status, answer.text, answer.retryAfterMs)
   }
 
   return {

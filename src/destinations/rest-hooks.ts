@@ -2,8 +2,8 @@ import { Webhook } from 'standardwebhooks'
 import type { Message } from '../messages.ts'
 import type { Logger } from '../log.ts'
 import type { HookStore, HookSubscription } from '../hooks/store.ts'
-import { classifyError, classifyStatus } from '../queue/classify.ts'
-import { parseRetryAfter } from '../queue/backoff.ts'
+import { classifyStatus } from '../queue/classify.ts'
+import { isAnswer, postSigned } from './signed-post.ts'
 import { policyWithHorizon, type Destination, type DeliveryPolicy, type DeliveryResult } from './types.ts'
 
 export const REST_HOOKS_DESTINATION = 'rest_hooks'
@@ -53,23 +53,11 @@ export function restHooksDestination(config: RestHooksConfig): RestHooksDestinat
   let subscribed = new Set<string>()
 
   async function post(sub: HookSubscription, m: Message, body: string): Promise<DeliveryResult> {
-    const sentAt = now()
-    const headers = {
-      'content-type': 'application/json',
-      'user-agent': 'referral-bridge',
-      'webhook-id': m.messageId,
-      'webhook-timestamp': String(Math.floor(sentAt / 1000)),
-      'webhook-signature': webhook.sign(m.messageId, new Date(sentAt), body)
-    }
-    let res: Response
-    try {
-      res = await fetch(sub.targetUrl, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) })
-    } catch (err) {
-      return classifyError(err)
-    }
-    const text = (await res.text().catch(() => '')).trim().slice(0, 200)
-    const error = `hook ${sub.id} answered ${res.status}${text ? `: ${text}` : ''}`
-    return classifyStatus(res.status, error, parseRetryAfter(res.headers.get('retry-after'), now()))
+    const answer = await postSigned({ url: sub.targetUrl, id: m.messageId, body, webhook, now, timeoutMs })
+    if (!isAnswer(answer)) return answer
+    const text = answer.text.trim().slice(0, 200)
+    const error = `hook ${sub.id} answered ${answer.status}${text ? `: ${text}` : ''}`
+    return classifyStatus(answer.status, error, answer.retryAfterMs)
   }
 
   async function send(m: Message): Promise<DeliveryResult> {
